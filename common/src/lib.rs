@@ -1,0 +1,19 @@
+//! The prodcon wire protocol, shared by `producer-server` and `consumer-client`.
+//!
+//! # Layout
+//! - [`frame`]: what a `prodcon.v1` text frame holds (an [`Envelope`] or a [`LostRange`] notice),
+//!   with its JSON encoding and a decoder that returns a typed error, never a panic.
+//! - [`subprotocol`]: the subprotocol names and how a server picks one from a client's offer.
+//! - [`resume`]: the `from` query parameter, read by the server and written by the client.
+//! - [`close`]: the close codes the project sends, with their meaning.
+//!
+//! Invariant: this crate does no I/O and knows no async runtime, so it is easy to test and to fuzz.
+#![deny(missing_docs)]
+
+pub mod close;
+pub mod frame;
+pub mod resume;
+pub mod subprotocol;
+
+pub use frame::{DecodeError, Envelope, LostRange, ServerFrame};
+pub use subprotocol::Format;

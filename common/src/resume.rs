@@ -1,0 +1,95 @@
+//! The `from` query parameter: `ws://host:port/?from=N` asks for a stream starting at sequence
+//! number N, so that a consumer can resume after a dropped connection.
+
+/// The name of the query parameter.
+pub const FROM: &str = "from";
+
+/// Why a query's `from` parameter cannot be used. The client asked for something impossible:
+/// the server refuses the handshake with this text, and retrying the same URL will not help.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ResumeError {
+    /// `from` is not a whole number of at least 1.
+    #[error("`from` must be a whole number of at least 1, got {0:?}")]
+    NotASequenceNumber(String),
+    /// `from` appears more than once.
+    #[error("`from` is given more than once")]
+    Repeated,
+}
+
+/// Reads the first sequence number a client wants from the query part of its request URL
+/// (without the `?`). `None`: the client did not say.
+pub fn parse_from(query: Option<&str>) -> Result<Option<u64>, ResumeError> {
+    let mut found = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if key != FROM {
+            continue;
+        }
+        if found.is_some() {
+            return Err(ResumeError::Repeated);
+        }
+        let seq = value
+            .parse::<u64>()
+            .ok()
+            .filter(|&seq| seq >= 1)
+            .ok_or_else(|| ResumeError::NotASequenceNumber(value.clone().into_owned()))?;
+        found = Some(seq);
+    }
+    Ok(found)
+}
+
+/// The query part of a URL that asks for `from` = `seq`, keeping every other parameter of `query`.
+pub fn with_from(query: Option<&str>, seq: u64) -> String {
+    let kept = form_urlencoded::parse(query.unwrap_or("").as_bytes()).filter(|(key, _)| key != FROM);
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .append_pair(FROM, &seq.to_string())
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn absent_from_is_none() {
+        assert_eq!(parse_from(None), Ok(None));
+        assert_eq!(parse_from(Some("")), Ok(None));
+        assert_eq!(parse_from(Some("token=abc")), Ok(None));
+    }
+
+    #[test]
+    fn from_is_read_among_other_parameters() {
+        assert_eq!(parse_from(Some("from=42")), Ok(Some(42)));
+        assert_eq!(parse_from(Some("a=1&from=7&b")), Ok(Some(7)));
+    }
+
+    #[test]
+    fn bad_from_is_a_typed_error() {
+        for bad in ["from=0", "from=-1", "from=abc", "from=", "from=1.5", "from=99999999999999999999999"] {
+            assert!(
+                matches!(parse_from(Some(bad)), Err(ResumeError::NotASequenceNumber(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_from(Some("from=1&from=2")), Err(ResumeError::Repeated));
+    }
+
+    #[test]
+    fn with_from_replaces_and_keeps_the_rest() {
+        assert_eq!(with_from(None, 5), "from=5");
+        assert_eq!(with_from(Some("from=1&token=a%20b"), 9), "token=a+b&from=9");
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_queries_never_panics(query in ".*") {
+            let _ = parse_from(Some(&query));
+        }
+
+        #[test]
+        fn with_from_round_trips(query in "[a-z=&%0-9]*", seq in 1u64..) {
+            prop_assert_eq!(parse_from(Some(&with_from(Some(&query), seq))), Ok(Some(seq)));
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Opening a connection: the URL, the TCP connection, the handshake and the subprotocol.
+
+use crate::error::ClientError;
+use crate::runtime::TcpStream;
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::http::{HeaderValue, Uri};
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::Error as WsError;
+use async_tungstenite::WebSocketStream;
+use common::{frame::MAX_FRAME_LEN, resume, subprotocol, Format};
+
+/// An open connection and how its frames are to be read.
+pub struct Connection {
+    /// The WebSocket.
+    pub ws: WebSocketStream<TcpStream>,
+    /// What the server chose: JSON envelopes, or the data alone.
+    pub format: Format,
+}
+
+/// The server's address, checked once.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The URL as given, without any `from` the client adds.
+    uri: Uri,
+    /// Host to connect to, without IPv6 brackets.
+    host: String,
+    /// Port to connect to.
+    port: u16,
+}
+
+impl Target {
+    /// Checks that `url` is a `ws://` URL this client can connect to.
+    pub fn parse(url: &str) -> Result<Target, ClientError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| ClientError::BadUrl(format!("not a URL ({e}); write one such as ws://127.0.0.1:8765/")))?;
+        match uri.scheme_str() {
+            Some("ws") => {}
+            Some("wss") => {
+                return Err(ClientError::BadUrl(
+                    "wss:// is not supported; use ws://, or a TLS proxy in front of the server".into(),
+                ))
+            }
+            _ => {
+                return Err(ClientError::BadUrl(
+                    "the URL must start with ws://, as in ws://127.0.0.1:8765/".into(),
+                ))
+            }
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| ClientError::BadUrl("the URL names no host".into()))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        Ok(Target { uri, host, port })
+    }
+
+    /// The URL asking for the stream from `from` on, if given.
+    fn uri_from(&self, from: Option<u64>) -> Uri {
+        let Some(from) = from else {
+            return self.uri.clone();
+        };
+        let query = resume::with_from(self.uri.query(), from);
+        let path_and_query = format!("{}?{query}", self.uri.path());
+        let mut parts = self.uri.clone().into_parts();
+        // `path` came from a valid URI and `query` is form-urlencoded: the result is valid too.
+        parts.path_and_query = Some(path_and_query.parse().expect("a valid path and query"));
+        Uri::from_parts(parts).expect("a valid URI")
+    }
+}
+
+/// Connects to `target`, asking for the stream from `from` on, and offering `prodcon.v1`.
+pub async fn connect(target: &Target, from: Option<u64>) -> Result<Connection, ClientError> {
+    let mut request = target
+        .uri_from(from)
+        .into_client_request()
+        .map_err(ClientError::Handshake)?;
+    request.headers_mut().insert(
+        subprotocol::HEADER,
+        HeaderValue::from_static(subprotocol::PRODCON_V1),
+    );
+    let stream = TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .map_err(ClientError::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_LEN))
+        .max_frame_size(Some(MAX_FRAME_LEN));
+    let (ws, response) = async_tungstenite::client_async_with_config(request, stream, Some(config))
+        .await
+        .map_err(rejection)?;
+    let answer = response
+        .headers()
+        .get(subprotocol::HEADER)
+        .map(|value| value.to_str().unwrap_or("(not text)"));
+    let format = Format::from_answer(answer)
+        .ok_or_else(|| ClientError::UnknownSubprotocol(answer.unwrap_or_default().to_string()))?;
+    Ok(Connection { ws, format })
+}
+
+/// The error for a failed handshake, with the server's own words when it gave some.
+fn rejection(error: WsError) -> ClientError {
+    match error {
+        WsError::Http(response) => {
+            let status = response.status();
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .and_then(|body| body.lines().next().map(str::to_string))
+                .filter(|line| !line.is_empty());
+            ClientError::Rejected {
+                status: format!(
+                    "{} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or_default()
+                ),
+                body,
+            }
+        }
+        WsError::Io(error) => ClientError::Connect(error),
+        other => ClientError::Handshake(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_is_added_and_other_parameters_kept() {
+        let target = Target::parse("ws://127.0.0.1:9/feed?token=x&from=3").unwrap();
+        assert_eq!(target.uri_from(None).to_string(), "ws://127.0.0.1:9/feed?token=x&from=3");
+        assert_eq!(target.uri_from(Some(8)).to_string(), "ws://127.0.0.1:9/feed?token=x&from=8");
+    }
+
+    #[test]
+    fn ipv6_hosts_and_default_ports() {
+        let target = Target::parse("ws://[::1]/").unwrap();
+        assert_eq!((target.host.as_str(), target.port), ("::1", 80));
+    }
+
+    #[test]
+    fn unusable_urls_say_why() {
+        for (url, why) in [
+            ("wss://x/", "not supported"),
+            ("http://x/", "must start with ws://"),
+            ("ws:// bad", "not a URL"),
+        ] {
+            let error = Target::parse(url).unwrap_err().to_string();
+            assert!(error.contains(why), "{url}: {error}");
+        }
+    }
+}

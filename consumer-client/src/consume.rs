@@ -1,0 +1,210 @@
+//! Reading one connection: decoding frames, keeping the stream in order, printing.
+
+use crate::connection::Connection;
+use crate::error::{ClientError, CloseInfo};
+use crate::output::Printer;
+use crate::runtime;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::Message;
+use common::{close, Format, LostRange, ServerFrame};
+use futures::{FutureExt, SinkExt, StreamExt};
+use std::io::Write;
+use std::time::Duration;
+
+/// How long to wait for the server's side of a closing handshake before dropping the socket.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// Where the stream stands, kept across connections so that a resumed stream neither repeats
+/// nor skips a message without saying so.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Messages printed so far.
+    pub printed: u64,
+    /// The sequence number wanted next, once known: the `from` of the next connection.
+    pub expected: Option<u64>,
+}
+
+/// A planned end of consuming.
+#[derive(Debug)]
+pub enum Stop {
+    /// `--count` messages were printed.
+    CountReached,
+    /// The server closed the connection normally.
+    ServerClosed(CloseInfo),
+}
+
+/// Something the stream says that is not a message: reported on stderr, not on stdout.
+pub trait Notices {
+    /// Messages `range` will never be printed.
+    fn lost(&mut self, range: LostRange, why: &str);
+}
+
+/// Prints the messages of `connection` until the server closes it, it fails, or `limit`
+/// messages have been printed in all.
+pub async fn consume<W: Write>(
+    connection: Connection,
+    progress: &mut Progress,
+    printer: &mut Printer<W>,
+    notices: &mut impl Notices,
+    limit: Option<u64>,
+) -> Result<Stop, ClientError> {
+    let Connection { mut ws, format } = connection;
+    loop {
+        if limit.is_some_and(|limit| progress.printed >= limit) {
+            printer.flush().map_err(ClientError::Output)?;
+            // Polite, not required: the server learns we left on purpose.
+            let goodbye = CloseFrame {
+                code: close::NORMAL.into(),
+                reason: "received the messages wanted".into(),
+            };
+            let _ = runtime::timeout(CLOSE_WAIT, ws.close(Some(goodbye))).await;
+            return Ok(Stop::CountReached);
+        }
+        let next = match ws.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                // The stream paused: whatever is printed must reach the reader now.
+                printer.flush().map_err(ClientError::Output)?;
+                ws.next().await
+            }
+        };
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                receive(format, &text, progress, printer, notices)?;
+            }
+            Some(Ok(Message::Binary(data))) => return Err(ClientError::Binary(data.len())),
+            Some(Ok(Message::Close(frame))) => {
+                printer.flush().map_err(ClientError::Output)?;
+                let info = CloseInfo {
+                    code: frame.as_ref().map_or(1005, |f| u16::from(f.code)),
+                    reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                };
+                // Reading on sends tungstenite's reply to the close.
+                let _ = runtime::timeout(CLOSE_WAIT, ws.next()).await;
+                let _ = ws.flush().await;
+                return if close::is_normal(info.code) {
+                    Ok(Stop::ServerClosed(info))
+                } else {
+                    Err(ClientError::Closed(info))
+                };
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+            Some(Err(error)) => return Err(ClientError::Lost(error)),
+            None => return Err(ClientError::Dropped),
+        }
+    }
+}
+
+/// Handles one text frame: prints it unless it repeats one already printed, and reports gaps.
+fn receive<W: Write>(
+    format: Format,
+    text: &str,
+    progress: &mut Progress,
+    printer: &mut Printer<W>,
+    notices: &mut impl Notices,
+) -> Result<(), ClientError> {
+    let envelope = match format {
+        Format::Plain => None,
+        Format::JsonV1 => match ServerFrame::decode(text)? {
+            ServerFrame::Message(envelope) => Some(envelope),
+            ServerFrame::Lost(range) => {
+                notices.lost(range, "no longer in the server's history");
+                progress.expected = Some(progress.expected.unwrap_or(1).max(range.last + 1));
+                return Ok(());
+            }
+        },
+    };
+    if let Some(envelope) = &envelope {
+        if let Some(expected) = progress.expected {
+            if envelope.seq < expected {
+                // Sent again after a reconnection: printed already.
+                return Ok(());
+            }
+            if envelope.seq > expected {
+                let range = LostRange {
+                    first: expected,
+                    last: envelope.seq - 1,
+                };
+                notices.lost(range, "skipped by the server");
+            }
+        }
+        progress.expected = Some(envelope.seq + 1);
+    }
+    printer
+        .print(format, text, envelope.as_ref())
+        .map_err(ClientError::Output)?;
+    progress.printed += 1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Recorded(Vec<LostRange>);
+
+    impl Notices for Recorded {
+        fn lost(&mut self, range: LostRange, _why: &str) {
+            self.0.push(range);
+        }
+    }
+
+    fn feed(frames: &[&str], expected: Option<u64>) -> (String, Progress, Vec<LostRange>) {
+        let mut printer = Printer::new(Vec::new(), false);
+        let mut progress = Progress {
+            printed: 0,
+            expected,
+        };
+        let mut notices = Recorded::default();
+        for frame in frames {
+            receive(Format::JsonV1, frame, &mut progress, &mut printer, &mut notices).unwrap();
+        }
+        printer.flush().unwrap();
+        let mut out = Vec::new();
+        std::mem::swap(&mut out, printer_buffer(&mut printer));
+        (String::from_utf8(out).unwrap(), progress, notices.0)
+    }
+
+    fn printer_buffer(printer: &mut Printer<Vec<u8>>) -> &mut Vec<u8> {
+        printer.inner_mut()
+    }
+
+    fn msg(seq: u64) -> String {
+        format!(r#"{{"seq":{seq},"time":0,"data":"{seq}"}}"#)
+    }
+
+    #[test]
+    fn repeats_after_a_resume_are_not_printed() {
+        let frames = [msg(4), msg(5), msg(5), msg(6)];
+        let frames: Vec<&str> = frames.iter().map(String::as_str).collect();
+        let (out, progress, lost) = feed(&frames, Some(4));
+        assert_eq!(out, "4\n5\n6\n");
+        assert_eq!((progress.printed, progress.expected), (3, Some(7)));
+        assert!(lost.is_empty());
+    }
+
+    #[test]
+    fn gaps_and_lost_notices_are_reported_once() {
+        let notice = LostRange { first: 1, last: 3 }.encode();
+        let frames = [notice, msg(4), msg(7)];
+        let frames: Vec<&str> = frames.iter().map(String::as_str).collect();
+        let (out, progress, lost) = feed(&frames, Some(1));
+        assert_eq!(out, "4\n7\n");
+        assert_eq!(progress.expected, Some(8));
+        assert_eq!(lost, [LostRange { first: 1, last: 3 }, LostRange { first: 5, last: 6 }]);
+    }
+
+    #[test]
+    fn garbage_under_prodcon_v1_is_an_error() {
+        let mut printer = Printer::new(Vec::new(), false);
+        let result = receive(
+            Format::JsonV1,
+            "not json",
+            &mut Progress::default(),
+            &mut printer,
+            &mut Recorded::default(),
+        );
+        assert!(matches!(result, Err(ClientError::BadFrame(_))));
+    }
+}

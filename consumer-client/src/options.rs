@@ -1,0 +1,36 @@
+//! The command line.
+
+use structopt::clap::AppSettings;
+use structopt::StructOpt;
+
+/// Prints every message a WebSocket producer sends, one per line.
+///
+/// Speaks prodcon.v1 with producer-server (sequence numbers, resume, lost-range notices) and plain
+/// text frames with any other WebSocket server, such as the asyncio article's Python producer.
+#[derive(Debug, Clone, StructOpt)]
+#[structopt(name = "consumer-client", global_settings = &[AppSettings::ColorNever, AppSettings::UnifiedHelpMessage])]
+pub struct Options {
+    /// The server's URL
+    #[structopt(default_value = "ws://127.0.0.1:8765/")]
+    pub url: String,
+
+    /// Exit after printing this many messages
+    #[structopt(long)]
+    pub count: Option<u64>,
+
+    /// Print each whole envelope {"seq":N,"time":MICROS,"data":"..."} as a JSON line instead of its data
+    #[structopt(long)]
+    pub json: bool,
+
+    /// The first sequence number wanted (sent to the server as ?from=N)
+    #[structopt(long, parse(try_from_str = parse_seq))]
+    pub from: Option<u64>,
+}
+
+/// A sequence number: a whole number of at least 1.
+fn parse_seq(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(seq) if seq >= 1 => Ok(seq),
+        _ => Err("sequence numbers start at 1; write a whole number such as 42".into()),
+    }
+}

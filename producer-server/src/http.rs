@@ -1,0 +1,205 @@
+//! The HTTP side of a connection: reading the request head, and answering requests that are
+//! not WebSocket upgrades with a proper response instead of a dropped connection.
+
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::io;
+
+/// The longest request head accepted. A WebSocket upgrade needs a few hundred bytes; browsers
+/// with many cookies may send a few KiB.
+pub const MAX_HEAD_LEN: usize = 16 * 1024;
+
+/// Most headers a request may carry, as tungstenite allows.
+const MAX_HEADERS: usize = 124;
+
+/// A request head, read but not consumed: `bytes` is replayed to the WebSocket handshake.
+pub struct RequestHead {
+    /// Everything read from the socket so far, the head and anything after it.
+    pub bytes: Vec<u8>,
+    /// What kind of request it is.
+    pub kind: RequestKind,
+    /// The request path, query included.
+    pub target: String,
+    /// The `Origin` header, sent by browsers.
+    pub origin: Option<String>,
+    /// The `Host` header.
+    pub host: Option<String>,
+}
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// A complete WebSocket upgrade request, for tungstenite to answer.
+    WebSocket,
+    /// An ordinary HTTP request with this method.
+    Plain(String),
+    /// An upgrade request that cannot succeed, and why.
+    BadUpgrade(&'static str),
+}
+
+/// Why no request head could be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    /// The peer closed before sending a whole head.
+    #[error("closed before sending a complete request")]
+    Incomplete,
+    /// The head is longer than [`MAX_HEAD_LEN`].
+    #[error("request head over {MAX_HEAD_LEN} bytes")]
+    TooLarge,
+    /// The bytes are not HTTP.
+    #[error("not an HTTP request ({0})")]
+    Malformed(httparse::Error),
+    /// The socket failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Reads from `stream` until a whole request head has arrived.
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<RequestHead, HeadError> {
+    let mut bytes = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(HeadError::Incomplete);
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+        if let Some(head) = parse(&bytes)? {
+            return Ok(RequestHead { bytes, ..head });
+        }
+        if bytes.len() > MAX_HEAD_LEN {
+            return Err(HeadError::TooLarge);
+        }
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(bytes).map_err(HeadError::Malformed)? {
+        httparse::Status::Partial => return Ok(None),
+        httparse::Status::Complete(_) => {}
+    }
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::trim)
+    };
+    let method = request.method.unwrap_or_default();
+    let kind = match header("Upgrade") {
+        None => RequestKind::Plain(method.to_string()),
+        Some(upgrade) if !upgrade.eq_ignore_ascii_case("websocket") => {
+            RequestKind::BadUpgrade("only Upgrade: websocket is served here")
+        }
+        Some(_) if method != "GET" => RequestKind::BadUpgrade("a WebSocket upgrade must use GET"),
+        Some(_) if request.version != Some(1) => {
+            RequestKind::BadUpgrade("a WebSocket upgrade needs HTTP/1.1")
+        }
+        Some(_)
+            if !header("Connection").is_some_and(|c| {
+                c.split([' ', ','])
+                    .any(|token| token.eq_ignore_ascii_case("upgrade"))
+            }) =>
+        {
+            RequestKind::BadUpgrade("a WebSocket upgrade needs Connection: Upgrade")
+        }
+        Some(_) if header("Sec-WebSocket-Version") != Some("13") => {
+            RequestKind::BadUpgrade("only WebSocket version 13 is served (Sec-WebSocket-Version: 13)")
+        }
+        Some(_) if header("Sec-WebSocket-Key").is_none() => {
+            RequestKind::BadUpgrade("a WebSocket upgrade needs a Sec-WebSocket-Key header")
+        }
+        Some(_) => RequestKind::WebSocket,
+    };
+    Ok(Some(RequestHead {
+        bytes: Vec::new(),
+        kind,
+        target: request.path.unwrap_or("/").to_string(),
+        origin: header("Origin").map(str::to_string),
+        host: header("Host").map(str::to_string),
+    }))
+}
+
+/// A complete HTTP response for a request that gets no WebSocket.
+pub struct PlainResponse {
+    /// Status code and reason phrase, as in `404 Not Found`.
+    pub status: &'static str,
+    /// The `Content-Type` of `body`.
+    pub content_type: &'static str,
+    /// Extra header lines, each ending in CRLF.
+    pub extra_headers: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+impl PlainResponse {
+    /// A plain-text response, one sentence telling the client what went wrong.
+    pub fn text(status: &'static str, body: impl Into<String>) -> Self {
+        let mut body = body.into();
+        body.push('\n');
+        PlainResponse {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            extra_headers: "",
+            body,
+        }
+    }
+
+    /// Sends the response; the connection is closed afterwards.
+    pub async fn send<S: AsyncWrite + Unpin>(&self, stream: &mut S) -> io::Result<()> {
+        let head = format!(
+            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
+            self.status,
+            self.content_type,
+            self.body.len(),
+            self.extra_headers
+        );
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(self.body.as_bytes()).await?;
+        stream.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(request: &str) -> RequestKind {
+        parse(request.as_bytes()).unwrap().unwrap().kind
+    }
+
+    const UPGRADE: &str = "GET /?from=3 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://x\r\n\r\n";
+
+    #[test]
+    fn websocket_upgrade_is_recognised() {
+        let head = parse(UPGRADE.as_bytes()).unwrap().unwrap();
+        assert_eq!(head.kind, RequestKind::WebSocket);
+        assert_eq!(head.target, "/?from=3");
+        assert_eq!(head.origin.as_deref(), Some("http://x"));
+        assert_eq!(head.host.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn plain_requests_keep_their_method() {
+        assert_eq!(
+            kind_of("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n"),
+            RequestKind::Plain("HEAD".into())
+        );
+    }
+
+    #[test]
+    fn broken_upgrades_say_what_is_missing() {
+        let no_version = UPGRADE.replace("Sec-WebSocket-Version: 13\r\n", "");
+        assert!(matches!(kind_of(&no_version), RequestKind::BadUpgrade(why) if why.contains("version 13")));
+        let post = UPGRADE.replace("GET", "POST");
+        assert!(matches!(kind_of(&post), RequestKind::BadUpgrade(why) if why.contains("GET")));
+    }
+
+    #[test]
+    fn partial_and_garbage_heads() {
+        assert!(parse(b"GET / HTTP/1.1\r\nHost").unwrap().is_none());
+        assert!(matches!(parse(b"\x16\x03\x01garbage\r\n\r\n"), Err(HeadError::Malformed(_))));
+    }
+}

@@ -1,0 +1,72 @@
+use futures::StreamExt;
+use producer_server::shutdown::{shutdown_pair, ShutdownTrigger};
+use producer_server::{runtime, Config};
+use std::io::Write;
+use std::process::ExitCode;
+use structopt::clap::ErrorKind;
+use structopt::StructOpt;
+
+fn main() -> ExitCode {
+    let config = match Config::from_args_safe() {
+        Ok(config) => config,
+        Err(e) if matches!(e.kind, ErrorKind::HelpDisplayed | ErrorKind::VersionDisplayed) => {
+            println!("{}", e.message);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let what = e.message.lines().next().unwrap_or_default();
+            let what = what.strip_prefix("error: ").unwrap_or(what);
+            eprintln!("producer-server: {what}; see producer-server --help");
+            return ExitCode::from(2);
+        }
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    runtime::block_on(run(config))
+}
+
+async fn run(config: Config) -> ExitCode {
+    let listener = match runtime::TcpListener::bind(config.addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "producer-server: cannot listen on {}: {error}; stop whatever uses that address or choose another with --addr (port 0 picks a free one)",
+                config.addr
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let (trigger, signal) = shutdown_pair();
+    let signals = match runtime::termination_signals() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("producer-server: cannot watch for SIGINT and SIGTERM: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime::spawn(stop_on_signal(signals, trigger));
+    match listener.local_addr() {
+        Ok(addr) => println!("listening on ws://{addr}/"),
+        Err(error) => {
+            eprintln!("producer-server: cannot read the address listened on: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    // Scripts wait for that line through a pipe: it must not sit in a buffer.
+    let _ = std::io::stdout().flush();
+    producer_server::serve(listener, config, signal).await;
+    ExitCode::SUCCESS
+}
+
+/// Pulls `trigger` on the first SIGINT or SIGTERM; a second one ends the process at once.
+async fn stop_on_signal(
+    mut signals: impl futures::Stream<Item = i32> + Unpin,
+    trigger: ShutdownTrigger,
+) {
+    if signals.next().await.is_some() {
+        log::info!("signal received: shutting down (send it again to exit at once)");
+    }
+    trigger.pull();
+    if signals.next().await.is_some() {
+        std::process::exit(1);
+    }
+}

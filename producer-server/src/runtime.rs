@@ -1,0 +1,37 @@
+//! Everything this crate takes from its async runtime, in one place.
+//!
+//! async-std is deprecated upstream in favour of smol. Sockets, tasks, timers and signals are
+//! all that is runtime-specific here; the rest of the crate uses `futures` and these names, so
+//! a move to smol (`smol::net`, `smol::spawn`, `async-io::Timer`, `async-signal`) touches this file.
+
+use futures::Stream;
+use std::future::Future;
+use std::time::Duration;
+
+pub use async_std::net::{TcpListener, TcpStream};
+
+/// Runs `future` to completion on the current thread, driving every spawned task meanwhile.
+pub fn block_on<T>(future: impl Future<Output = T>) -> T {
+    async_std::task::block_on(future)
+}
+
+/// Runs `future` as a task of its own, detached: it must handle its own errors.
+pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
+    async_std::task::spawn(future);
+}
+
+/// Waits for `duration`.
+pub async fn sleep(duration: Duration) {
+    async_std::task::sleep(duration).await
+}
+
+/// Runs `future` for at most `limit`; `None` when time ran out first.
+pub async fn timeout<T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
+    async_std::future::timeout(limit, future).await.ok()
+}
+
+/// The numbers of SIGINT and SIGTERM as they arrive.
+pub fn termination_signals() -> std::io::Result<impl Stream<Item = i32>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    signal_hook_async_std::Signals::new([SIGINT, SIGTERM])
+}
