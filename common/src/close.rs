@@ -40,7 +40,7 @@ pub fn describe(code: u16) -> &'static str {
         1013 => "try again later",
         SLOW_CONSUMER => "slow consumer",
         3000..=3999 => "registered code",
-        4000..=4999 => "application code",
+        4001..=4999 => "application code",
         _ => "unknown code",
     }
 }

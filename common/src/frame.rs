@@ -194,7 +194,10 @@ mod tests {
     fn lost_notice_round_trips() {
         let lost = LostRange { first: 3, last: 9 };
         assert_eq!(lost.encode(), r#"{"lost":{"first":3,"last":9}}"#);
-        assert_eq!(ServerFrame::decode(&lost.encode()), Ok(ServerFrame::Lost(lost)));
+        assert_eq!(
+            ServerFrame::decode(&lost.encode()),
+            Ok(ServerFrame::Lost(lost))
+        );
         assert_eq!(lost.len(), 7);
     }
 

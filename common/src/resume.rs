@@ -39,7 +39,8 @@ pub fn parse_from(query: Option<&str>) -> Result<Option<u64>, ResumeError> {
 
 /// The query part of a URL that asks for `from` = `seq`, keeping every other parameter of `query`.
 pub fn with_from(query: Option<&str>, seq: u64) -> String {
-    let kept = form_urlencoded::parse(query.unwrap_or("").as_bytes()).filter(|(key, _)| key != FROM);
+    let kept =
+        form_urlencoded::parse(query.unwrap_or("").as_bytes()).filter(|(key, _)| key != FROM);
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(kept)
         .append_pair(FROM, &seq.to_string())
@@ -66,13 +67,26 @@ mod tests {
 
     #[test]
     fn bad_from_is_a_typed_error() {
-        for bad in ["from=0", "from=-1", "from=abc", "from=", "from=1.5", "from=99999999999999999999999"] {
+        for bad in [
+            "from=0",
+            "from=-1",
+            "from=abc",
+            "from=",
+            "from=1.5",
+            "from=99999999999999999999999",
+        ] {
             assert!(
-                matches!(parse_from(Some(bad)), Err(ResumeError::NotASequenceNumber(_))),
+                matches!(
+                    parse_from(Some(bad)),
+                    Err(ResumeError::NotASequenceNumber(_))
+                ),
                 "{bad}"
             );
         }
-        assert_eq!(parse_from(Some("from=1&from=2")), Err(ResumeError::Repeated));
+        assert_eq!(
+            parse_from(Some("from=1&from=2")),
+            Err(ResumeError::Repeated)
+        );
     }
 
     #[test]

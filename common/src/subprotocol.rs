@@ -49,16 +49,6 @@ impl Format {
             })
             .unwrap_or(Format::Plain)
     }
-
-    /// The format a client ends up with, given the subprotocol the server answered with.
-    /// `None` means the server spoke a subprotocol this client does not know.
-    pub fn from_answer(answer: Option<&str>) -> Option<Format> {
-        match answer.map(str::trim) {
-            None => Some(Format::Plain),
-            Some(PRODCON_V1) => Some(Format::JsonV1),
-            Some(_) => None,
-        }
-    }
 }
 
 impl std::fmt::Display for Format {
@@ -85,12 +75,5 @@ mod tests {
     #[test]
     fn unknown_offers_fall_back_to_plain() {
         assert_eq!(Format::negotiate(["prodcon.v0, chat"]), Format::Plain);
-    }
-
-    #[test]
-    fn client_reads_the_answer() {
-        assert_eq!(Format::from_answer(None), Some(Format::Plain));
-        assert_eq!(Format::from_answer(Some("prodcon.v1")), Some(Format::JsonV1));
-        assert_eq!(Format::from_answer(Some("chat")), None);
     }
 }

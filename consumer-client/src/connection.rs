@@ -3,6 +3,7 @@
 use crate::error::ClientError;
 use crate::runtime::TcpStream;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use async_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
@@ -31,14 +32,17 @@ pub struct Target {
 impl Target {
     /// Checks that `url` is a `ws://` URL this client can connect to.
     pub fn parse(url: &str) -> Result<Target, ClientError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| ClientError::BadUrl(format!("not a URL ({e}); write one such as ws://127.0.0.1:8765/")))?;
+        let uri: Uri = url.parse().map_err(|e| {
+            ClientError::BadUrl(format!(
+                "not a URL ({e}); write one such as ws://127.0.0.1:8765/"
+            ))
+        })?;
         match uri.scheme_str() {
             Some("ws") => {}
             Some("wss") => {
                 return Err(ClientError::BadUrl(
-                    "wss:// is not supported; use ws://, or a TLS proxy in front of the server".into(),
+                    "wss:// is not supported; use ws://, or a TLS proxy in front of the server"
+                        .into(),
                 ))
             }
             _ => {
@@ -50,7 +54,10 @@ impl Target {
         let host = uri
             .host()
             .ok_or_else(|| ClientError::BadUrl("the URL names no host".into()))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = uri.port_u16().unwrap_or(80);
         Ok(Target { uri, host, port })
     }
@@ -70,32 +77,51 @@ impl Target {
 }
 
 /// Connects to `target`, asking for the stream from `from` on, and offering `prodcon.v1`.
+///
+/// A server that picks no subprotocol (the asyncio article's Python producer) is fine by RFC 6455,
+/// but tungstenite fails a handshake whose offer went unanswered. So such a server is asked once
+/// more, this time with no offer, and its frames are read as plain text.
 pub async fn connect(target: &Target, from: Option<u64>) -> Result<Connection, ClientError> {
-    let mut request = target
-        .uri_from(from)
-        .into_client_request()
-        .map_err(ClientError::Handshake)?;
-    request.headers_mut().insert(
-        subprotocol::HEADER,
-        HeaderValue::from_static(subprotocol::PRODCON_V1),
-    );
-    let stream = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(ClientError::Connect)?;
+    match handshake(target, from, Some(subprotocol::PRODCON_V1)).await {
+        Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+            SubProtocolError::NoSubProtocol,
+        ))) => {
+            log::info!("the server chose no subprotocol: reading plain text frames");
+            let ws = handshake(target, from, None).await.map_err(rejection)?;
+            Ok(Connection {
+                ws,
+                format: Format::Plain,
+            })
+        }
+        Err(error) => Err(rejection(error)),
+        // tungstenite checked that the server chose what was offered.
+        Ok(ws) => Ok(Connection {
+            ws,
+            format: Format::JsonV1,
+        }),
+    }
+}
+
+/// Opens a TCP connection and completes the WebSocket handshake, offering `offer`.
+async fn handshake(
+    target: &Target,
+    from: Option<u64>,
+    offer: Option<&'static str>,
+) -> Result<WebSocketStream<TcpStream>, WsError> {
+    let mut request = target.uri_from(from).into_client_request()?;
+    if let Some(name) = offer {
+        request
+            .headers_mut()
+            .insert(subprotocol::HEADER, HeaderValue::from_static(name));
+    }
+    let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
     let _ = stream.set_nodelay(true);
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_LEN))
         .max_frame_size(Some(MAX_FRAME_LEN));
-    let (ws, response) = async_tungstenite::client_async_with_config(request, stream, Some(config))
-        .await
-        .map_err(rejection)?;
-    let answer = response
-        .headers()
-        .get(subprotocol::HEADER)
-        .map(|value| value.to_str().unwrap_or("(not text)"));
-    let format = Format::from_answer(answer)
-        .ok_or_else(|| ClientError::UnknownSubprotocol(answer.unwrap_or_default().to_string()))?;
-    Ok(Connection { ws, format })
+    let (ws, _response) =
+        async_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
+    Ok(ws)
 }
 
 /// The error for a failed handshake, with the server's own words when it gave some.
@@ -130,8 +156,14 @@ mod tests {
     #[test]
     fn from_is_added_and_other_parameters_kept() {
         let target = Target::parse("ws://127.0.0.1:9/feed?token=x&from=3").unwrap();
-        assert_eq!(target.uri_from(None).to_string(), "ws://127.0.0.1:9/feed?token=x&from=3");
-        assert_eq!(target.uri_from(Some(8)).to_string(), "ws://127.0.0.1:9/feed?token=x&from=8");
+        assert_eq!(
+            target.uri_from(None).to_string(),
+            "ws://127.0.0.1:9/feed?token=x&from=3"
+        );
+        assert_eq!(
+            target.uri_from(Some(8)).to_string(),
+            "ws://127.0.0.1:9/feed?token=x&from=8"
+        );
     }
 
     #[test]

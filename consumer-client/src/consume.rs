@@ -158,7 +158,14 @@ mod tests {
         };
         let mut notices = Recorded::default();
         for frame in frames {
-            receive(Format::JsonV1, frame, &mut progress, &mut printer, &mut notices).unwrap();
+            receive(
+                Format::JsonV1,
+                frame,
+                &mut progress,
+                &mut printer,
+                &mut notices,
+            )
+            .unwrap();
         }
         printer.flush().unwrap();
         let mut out = Vec::new();
@@ -192,7 +199,13 @@ mod tests {
         let (out, progress, lost) = feed(&frames, Some(1));
         assert_eq!(out, "4\n7\n");
         assert_eq!(progress.expected, Some(8));
-        assert_eq!(lost, [LostRange { first: 1, last: 3 }, LostRange { first: 5, last: 6 }]);
+        assert_eq!(
+            lost,
+            [
+                LostRange { first: 1, last: 3 },
+                LostRange { first: 5, last: 6 }
+            ]
+        );
     }
 
     #[test]

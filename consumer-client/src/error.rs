@@ -24,9 +24,6 @@ pub enum ClientError {
     /// The handshake failed for another reason.
     #[error("handshake failed: {0}")]
     Handshake(WsError),
-    /// The server chose a subprotocol this client does not speak.
-    #[error("the server chose the unknown subprotocol {0:?}")]
-    UnknownSubprotocol(String),
     /// The server closed the connection with a code that is not a normal end.
     #[error("server closed the connection with {0}")]
     Closed(CloseInfo),

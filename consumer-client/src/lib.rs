@@ -48,7 +48,14 @@ async fn consume_stream(options: &Options) -> Result<(), ClientError> {
         expected: options.from,
     };
     let connection = connection::connect(&target, progress.expected).await?;
-    consume::consume(connection, &mut progress, &mut printer, &mut notices, options.count).await?;
+    consume::consume(
+        connection,
+        &mut progress,
+        &mut printer,
+        &mut notices,
+        options.count,
+    )
+    .await?;
     Ok(())
 }
 
@@ -61,6 +68,9 @@ struct Stderr<'a> {
 impl Notices for Stderr<'_> {
     fn lost(&mut self, range: common::LostRange, why: &str) {
         let count = range.len();
-        eprintln!("consumer-client: {}: lost {count} messages, {range}: {why}", self.url);
+        eprintln!(
+            "consumer-client: {}: lost {count} messages, {range}: {why}",
+            self.url
+        );
     }
 }

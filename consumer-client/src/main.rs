@@ -6,7 +6,12 @@ use structopt::StructOpt;
 fn main() -> ExitCode {
     let options = match Options::from_args_safe() {
         Ok(options) => options,
-        Err(e) if matches!(e.kind, ErrorKind::HelpDisplayed | ErrorKind::VersionDisplayed) => {
+        Err(e)
+            if matches!(
+                e.kind,
+                ErrorKind::HelpDisplayed | ErrorKind::VersionDisplayed
+            ) =>
+        {
             println!("{}", e.message);
             return ExitCode::SUCCESS;
         }

@@ -26,7 +26,12 @@ impl<W: Write> Printer<W> {
 
     /// Prints one text frame received in `format`. For `prodcon.v1`, `envelope` is the frame
     /// decoded and `text` the frame itself, already the JSON line `--json` prints.
-    pub fn print(&mut self, format: Format, text: &str, envelope: Option<&Envelope>) -> io::Result<()> {
+    pub fn print(
+        &mut self,
+        format: Format,
+        text: &str,
+        envelope: Option<&Envelope>,
+    ) -> io::Result<()> {
         match (self.json, format, envelope) {
             (false, _, Some(envelope)) => writeln!(self.out, "{}", envelope.data),
             (false, _, None) => writeln!(self.out, "{text}"),
@@ -73,13 +78,19 @@ mod tests {
     fn data_alone_by_default() {
         let frame = r#"{"seq":7,"time":1,"data":"seven"}"#;
         assert_eq!(printed(false, &[(Format::JsonV1, frame)]), "seven\n");
-        assert_eq!(printed(false, &[(Format::Plain, "1"), (Format::Plain, "2")]), "1\n2\n");
+        assert_eq!(
+            printed(false, &[(Format::Plain, "1"), (Format::Plain, "2")]),
+            "1\n2\n"
+        );
     }
 
     #[test]
     fn json_prints_envelopes() {
         let frame = r#"{"seq":7,"time":1,"data":"seven"}"#;
-        assert_eq!(printed(true, &[(Format::JsonV1, frame)]), format!("{frame}\n"));
+        assert_eq!(
+            printed(true, &[(Format::JsonV1, frame)]),
+            format!("{frame}\n")
+        );
         let line = printed(true, &[(Format::Plain, "a \"b\"")]);
         let ServerFrame::Message(envelope) = ServerFrame::decode(line.trim_end()).unwrap() else {
             panic!("not an envelope: {line}");

@@ -18,6 +18,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut chosen = Format::Plain;
+    // The error type is tungstenite's Callback signature, not ours, and this closure never fails.
+    #[allow(clippy::result_large_err)]
     let negotiate = |request: &Request, mut response: Response| {
         let offers = request
             .headers()
@@ -32,6 +34,7 @@ where
         }
         Ok(response)
     };
-    let ws = async_tungstenite::accept_hdr_async_with_config(stream, negotiate, Some(config)).await?;
+    let ws =
+        async_tungstenite::accept_hdr_async_with_config(stream, negotiate, Some(config)).await?;
     Ok((ws, chosen))
 }

@@ -105,9 +105,9 @@ fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         {
             RequestKind::BadUpgrade("a WebSocket upgrade needs Connection: Upgrade")
         }
-        Some(_) if header("Sec-WebSocket-Version") != Some("13") => {
-            RequestKind::BadUpgrade("only WebSocket version 13 is served (Sec-WebSocket-Version: 13)")
-        }
+        Some(_) if header("Sec-WebSocket-Version") != Some("13") => RequestKind::BadUpgrade(
+            "only WebSocket version 13 is served (Sec-WebSocket-Version: 13)",
+        ),
         Some(_) if header("Sec-WebSocket-Key").is_none() => {
             RequestKind::BadUpgrade("a WebSocket upgrade needs a Sec-WebSocket-Key header")
         }
@@ -192,7 +192,9 @@ mod tests {
     #[test]
     fn broken_upgrades_say_what_is_missing() {
         let no_version = UPGRADE.replace("Sec-WebSocket-Version: 13\r\n", "");
-        assert!(matches!(kind_of(&no_version), RequestKind::BadUpgrade(why) if why.contains("version 13")));
+        assert!(
+            matches!(kind_of(&no_version), RequestKind::BadUpgrade(why) if why.contains("version 13"))
+        );
         let post = UPGRADE.replace("GET", "POST");
         assert!(matches!(kind_of(&post), RequestKind::BadUpgrade(why) if why.contains("GET")));
     }
@@ -200,6 +202,9 @@ mod tests {
     #[test]
     fn partial_and_garbage_heads() {
         assert!(parse(b"GET / HTTP/1.1\r\nHost").unwrap().is_none());
-        assert!(matches!(parse(b"\x16\x03\x01garbage\r\n\r\n"), Err(HeadError::Malformed(_))));
+        assert!(matches!(
+            parse(b"\x16\x03\x01garbage\r\n\r\n"),
+            Err(HeadError::Malformed(_))
+        ));
     }
 }

@@ -86,7 +86,10 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     drop(alive);
     let open = server.open.load(Ordering::Relaxed);
     log::info!("shutting down: no longer accepting, closing {open} connections");
-    if runtime::timeout(SHUTDOWN_LIMIT, all_gone.next()).await.is_none() {
+    if runtime::timeout(SHUTDOWN_LIMIT, all_gone.next())
+        .await
+        .is_none()
+    {
         log::warn!("some connections did not close in time; leaving them");
     }
 }
@@ -135,7 +138,8 @@ impl Server {
             Ok(head) => head,
             Err(error) => {
                 log::info!("{peer}: dropped: {error}");
-                let answer = PlainResponse::text("400 Bad Request", format!("Bad request: {error}"));
+                let answer =
+                    PlainResponse::text("400 Bad Request", format!("Bad request: {error}"));
                 let _ = answer.send(&mut stream).await;
                 return None;
             }

@@ -9,7 +9,12 @@ use structopt::StructOpt;
 fn main() -> ExitCode {
     let config = match Config::from_args_safe() {
         Ok(config) => config,
-        Err(e) if matches!(e.kind, ErrorKind::HelpDisplayed | ErrorKind::VersionDisplayed) => {
+        Err(e)
+            if matches!(
+                e.kind,
+                ErrorKind::HelpDisplayed | ErrorKind::VersionDisplayed
+            ) =>
+        {
             println!("{}", e.message);
             return ExitCode::SUCCESS;
         }

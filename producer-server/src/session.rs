@@ -67,7 +67,11 @@ impl fmt::Display for Ending {
             Ending::ClientClosed(None) => write!(f, "client closed with no status code"),
             Ending::ClientVanished => write!(f, "connection dropped without a close frame"),
             Ending::ClientFailed { code, error } => {
-                write!(f, "closed with {code} ({}): {error}", close::describe(*code))
+                write!(
+                    f,
+                    "closed with {code} ({}): {error}",
+                    close::describe(*code)
+                )
             }
             Ending::WriteFailed(error) => write!(f, "write failed: {error}"),
             Ending::StreamEnded { code, reason } => write!(f, "closed with {code} ({reason})"),
@@ -126,7 +130,9 @@ where
                         return;
                     }
                 }
-                let _ = writer.close(close::GOING_AWAY, "server shutting down").await;
+                let _ = writer
+                    .close(close::GOING_AWAY, "server shutting down")
+                    .await;
                 await_close_reply(&mut incoming).await;
             }
             Ending::StreamEnded { .. } => await_close_reply(&mut incoming).await,
@@ -187,7 +193,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
     async fn write(&mut self, item: Outgoing) -> Result<Option<Ending>, WsError> {
         match item {
             Outgoing::Message(message) => {
-                self.sink.feed(Message::Text(message.text(self.format))).await?;
+                self.sink
+                    .feed(Message::Text(message.text(self.format)))
+                    .await?;
                 self.sent += 1;
             }
             Outgoing::Lost(range) => {

@@ -1,1 +1,15 @@
+//! The harness of the end-to-end tests: it builds the real binaries, starts them as separate
+//! processes on 127.0.0.1 with port 0, and always stops them.
+//!
+//! # Layout
+//! - [`binaries`]: builds producer-server and consumer-client and finds them.
+//! - [`process`]: a running server, a client run, with deadlines on everything.
+//! - [`ws`]: a plain WebSocket client, for what consumer-client would not do.
+//! - [`python`]: the asyncio article's own programs, written with Python's `websockets`.
 
+pub mod binaries;
+pub mod process;
+pub mod python;
+pub mod ws;
+
+pub use process::{run_client, ClientRun, Server};

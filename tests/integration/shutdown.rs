@@ -1,0 +1,55 @@
+use integration_tests::process::RunningClient;
+use integration_tests::ws::{Received, WsClient};
+use integration_tests::Server;
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn closes_clients_with_1001_and_exits_0(signal: &str) {
+    let mut server = Server::start(&["--interval", "10ms"]);
+    let mut plain = WsClient::connect(&server.url, &[]).unwrap();
+    let mut json = WsClient::connect(&server.url, &["prodcon.v1"]).unwrap();
+    let consumer = RunningClient::start(&[&server.url]);
+    plain.texts(2, LIMIT);
+    json.texts(2, LIMIT);
+    server.wait_for_log("3 open", LIMIT);
+    let asked = Instant::now();
+    server.signal(signal);
+    for client in [&mut plain, &mut json] {
+        let (_, end) = client.until_close(LIMIT);
+        let Received::Close(Some((code, reason))) = end else {
+            panic!("expected a close frame, got {end:?}");
+        };
+        assert_eq!(code, 1001, "{reason}");
+    }
+    let status = server.wait_exit(Duration::from_secs(2));
+    assert!(status.success(), "{status:?}");
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    let run = consumer.finish(LIMIT);
+    assert!(
+        run.status.success(),
+        "a 1001 close is a normal end: {run:?}"
+    );
+    assert!(!run.stdout.is_empty());
+}
+
+#[test]
+fn sigint_closes_every_client_with_1001_and_exits_0() {
+    closes_clients_with_1001_and_exits_0("INT");
+}
+
+#[test]
+fn sigterm_closes_every_client_with_1001_and_exits_0() {
+    closes_clients_with_1001_and_exits_0("TERM");
+}
+
+#[test]
+fn shutdown_with_a_client_that_never_reads_still_exits_in_time() {
+    let mut server = Server::start(&["--interval", "0"]);
+    let stalled = WsClient::connect(&server.url, &[]).unwrap();
+    server.wait_for_log("1 open", LIMIT);
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("INT");
+    assert!(server.wait_exit(Duration::from_secs(3)).success());
+    drop(stalled);
+}

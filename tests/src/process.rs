@@ -1,0 +1,252 @@
+//! Running the binaries, with a deadline on every wait so that a broken build fails a test
+//! instead of hanging it.
+
+use crate::binaries::binary;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a server has to print its `listening on` line.
+const START_LIMIT: Duration = Duration::from_secs(10);
+
+/// A producer-server process, killed when dropped.
+pub struct Server {
+    /// The process.
+    child: Child,
+    /// The address it listens on, read from its `listening on` line.
+    pub addr: SocketAddr,
+    /// `ws://addr/`.
+    pub url: String,
+    /// Everything it has logged on stderr so far.
+    log: Arc<Mutex<String>>,
+    /// Its stdout after the first line, for the tests that feed it.
+    stdout: Option<ChildStdout>,
+}
+
+impl Server {
+    /// Starts producer-server on 127.0.0.1, port 0, with `args`, and waits until it listens.
+    pub fn start(args: &[&str]) -> Server {
+        Self::start_with(args, Stdio::null(), "127.0.0.1:0")
+    }
+
+    /// Starts producer-server at `addr` with `args` and `stdin`, and waits until it listens.
+    pub fn start_with(args: &[&str], stdin: impl Into<Stdio>, addr: &str) -> Server {
+        let mut child = Command::new(binary("producer-server"))
+            .args(["--addr", addr])
+            .args(args)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("producer-server starts");
+        let log = collect(child.stderr.take().expect("stderr is piped"));
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let (line_tx, line_rx) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            let _ = line_tx.send(line);
+            stdout
+        });
+        let line = line_rx.recv_timeout(START_LIMIT).unwrap_or_default();
+        let Some(addr) = line
+            .trim()
+            .strip_prefix("listening on ws://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .and_then(|addr| addr.parse().ok())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "producer-server did not print its address; stdout {line:?}, stderr:\n{}",
+                log.lock().unwrap()
+            );
+        };
+        let stdout = reader.join().ok().map(BufReader::into_inner);
+        Server {
+            child,
+            url: format!("ws://{addr}/"),
+            addr,
+            log,
+            stdout,
+        }
+    }
+
+    /// The process id, to send it signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (such as `INT`, `TERM`, `KILL`) to the server.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the server to exit, at most `limit`; panics if it does not.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        wait_for(&mut self.child, limit).unwrap_or_else(|| {
+            panic!(
+                "producer-server did not exit within {limit:?}; stderr:\n{}",
+                self.log()
+            )
+        })
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log holds `needle`, at most `limit`; panics if it does not.
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "server never logged {needle:?}; stderr:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The rest of what the server printed on stdout.
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.stdout.take()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A finished consumer-client run.
+#[derive(Debug)]
+pub struct ClientRun {
+    /// How it exited.
+    pub status: ExitStatus,
+    /// What it printed on stdout.
+    pub stdout: String,
+    /// What it printed on stderr.
+    pub stderr: String,
+}
+
+impl ClientRun {
+    /// The lines printed on stdout.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// A consumer-client process, started but not yet waited for.
+pub struct RunningClient {
+    /// The process.
+    child: Child,
+    /// Its stdout, read to the end on a thread.
+    stdout: thread::JoinHandle<String>,
+    /// Its stderr, collected as it comes.
+    stderr: Arc<Mutex<String>>,
+}
+
+impl RunningClient {
+    /// Starts consumer-client with `args`.
+    pub fn start(args: &[&str]) -> RunningClient {
+        let mut child = Command::new(binary("consumer-client"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("consumer-client starts");
+        let mut out = child.stdout.take().expect("stdout is piped");
+        let stdout = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = out.read_to_string(&mut text);
+            text
+        });
+        let stderr = collect(child.stderr.take().expect("stderr is piped"));
+        RunningClient {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// What it has printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends `signal` to the client.
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Waits for it to exit, at most `limit`; kills it and panics if it does not.
+    pub fn finish(mut self, limit: Duration) -> ClientRun {
+        let Some(status) = wait_for(&mut self.child, limit) else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!(
+                "consumer-client did not exit within {limit:?}; stderr:\n{}",
+                self.stderr()
+            );
+        };
+        let stdout = self.stdout.join().unwrap_or_default();
+        // The stderr thread ends with the process; give it a moment to take the last line.
+        thread::sleep(Duration::from_millis(20));
+        ClientRun {
+            status,
+            stdout,
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
+    }
+}
+
+/// Runs consumer-client with `args` to its end, at most `limit`.
+pub fn run_client(args: &[&str], limit: Duration) -> ClientRun {
+    RunningClient::start(args).finish(limit)
+}
+
+/// Collects everything `source` says into a shared string, on a thread of its own.
+fn collect(source: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    thread::spawn(move || {
+        for line in BufReader::new(source).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
+}
+
+/// Waits for `child` to exit, at most `limit`.
+fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting on a child works") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
