@@ -13,11 +13,17 @@ use crate::shutdown::ShutdownSignal;
 use crate::source::Source;
 use common::{close, LostRange};
 use futures::channel::{mpsc, oneshot};
-use futures::{pin_mut, select, FutureExt, StreamExt};
+use futures::{future, pin_mut, select, FutureExt, StreamExt};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+
+/// How a connection closes once it has the whole of a stream that ended.
+const END_OF_STREAM: End = End {
+    code: close::NORMAL,
+    reason: "end of the stream",
+};
 
 /// Messages produced in a row before the hub lets the writers run, when the source never waits.
 const BURST: usize = 32;
@@ -90,47 +96,51 @@ struct Hub {
     next_seq: u64,
     /// Everyone listening.
     subscribers: Vec<Subscriber>,
+    /// Whether the source has ended: newcomers get history, then the close.
+    over: bool,
 }
 
-/// Starts a hub over `source`. It runs until the source ends (then every subscriber gets what
-/// its queue holds and Close 1000) or `shutdown`; `done` resolves then.
+/// Starts a hub over `source`. When the source ends, every subscriber gets what its queue holds
+/// and Close 1000, and the returned receiver resolves; the hub goes on serving history to
+/// consumers that reconnect, until `shutdown`.
 pub fn start(
     source: Source,
     config: HubConfig,
     shutdown: ShutdownSignal,
 ) -> (HubHandle, oneshot::Receiver<()>) {
     let (requests, incoming) = mpsc::channel(64);
-    let (done_tx, done) = oneshot::channel();
+    let (ended, stream_over) = oneshot::channel();
     let hub = Hub {
         history: VecDeque::with_capacity(config.history.min(4096)),
         config,
         next_seq: 1,
         subscribers: Vec::new(),
+        over: false,
     };
-    runtime::spawn(async move {
-        hub.run(source, incoming, shutdown).await;
-        let _ = done_tx.send(());
-    });
-    (HubHandle { requests }, done)
+    runtime::spawn(hub.run(source, incoming, shutdown, ended));
+    (HubHandle { requests }, stream_over)
 }
 
 impl Hub {
     async fn run(
         mut self,
-        mut source: Source,
+        source: Source,
         mut requests: mpsc::Receiver<Request>,
         shutdown: ShutdownSignal,
+        ended: oneshot::Sender<()>,
     ) {
         let stop = shutdown.wait().fuse();
         pin_mut!(stop);
+        let mut source = source.fuse();
+        let mut ended = Some(ended);
         let mut burst = 0;
         loop {
             let listening = !self.subscribers.is_empty() || !self.config.produce_on_demand;
             let produced = async {
-                if listening {
+                if listening && !source.is_done() {
                     source.next().await
                 } else {
-                    futures::future::pending().await
+                    future::pending().await
                 }
             };
             select! {
@@ -149,7 +159,9 @@ impl Hub {
                     }
                     None => {
                         self.end_of_stream();
-                        return;
+                        if let Some(ended) = ended.take() {
+                            let _ = ended.send(());
+                        }
                     }
                 },
                 () = stop => return,
@@ -213,6 +225,13 @@ impl Hub {
                 .skip(skip)
                 .map(|m| Outgoing::Message(Arc::clone(m))),
         );
+        if self.over {
+            // A consumer that was dropped (as slow, say) and came back after the end still gets
+            // what history holds, then the normal close.
+            sender.close_with(END_OF_STREAM);
+            let _ = reply.send(Subscription { backlog, queue });
+            return;
+        }
         if reply.send(Subscription { backlog, queue }).is_ok() {
             self.subscribers.push(Subscriber {
                 peer,
@@ -229,11 +248,9 @@ impl Hub {
             self.next_seq - 1,
             self.subscribers.len()
         );
+        self.over = true;
         for subscriber in self.subscribers.drain(..) {
-            subscriber.queue.close_with(End {
-                code: close::NORMAL,
-                reason: "end of the stream",
-            });
+            subscriber.queue.close_with(END_OF_STREAM);
         }
     }
 }

@@ -22,7 +22,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long connections get to say goodbye once shutdown is asked for, on top of their own
 /// goodbye limit; the server exits within 2 seconds of SIGINT or SIGTERM whatever they do.
@@ -31,6 +31,9 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_millis(1500);
 /// How long consumers get to receive the rest of a stream that ended (standard input closed)
 /// before the server stops waiting for them and shuts down.
 const END_OF_STREAM_LIMIT: Duration = Duration::from_secs(10);
+
+/// How often to look whether every consumer has the whole of a stream that ended.
+const END_CHECK_PERIOD: Duration = Duration::from_millis(50);
 
 /// Pause after a failed accept (such as too many open files), doubled up to [`MAX_ACCEPT_PAUSE`]
 /// while failures go on, so that the loop neither spins nor gives up.
@@ -98,10 +101,33 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     let stream_over = stream_over.fuse();
     pin_mut!(stop, stream_over);
     let mut pause = FIRST_ACCEPT_PAUSE;
-    let ended = loop {
+    // Once the stream is over, accepting goes on (consumers dropped as slow may come back for
+    // the rest, from history) until every connection is done.
+    let mut over_since: Option<Instant> = None;
+    let finished = loop {
+        let check = async {
+            match over_since {
+                Some(_) => runtime::sleep(END_CHECK_PERIOD).await,
+                None => future::pending().await,
+            }
+        };
         let accepted = select! {
             () = stop => break false,
-            () = stream_over => break true,
+            () = stream_over => {
+                let open = server.open.load(Ordering::Relaxed);
+                log::info!("the stream is over: waiting for {open} connections to receive all of it");
+                over_since = Some(Instant::now());
+                continue;
+            }
+            () = check.fuse() => {
+                if server.open.load(Ordering::Relaxed) == 0 {
+                    break true;
+                }
+                if over_since.is_some_and(|since| since.elapsed() > END_OF_STREAM_LIMIT) {
+                    break false;
+                }
+                continue;
+            }
             accepted = listener.accept().fuse() => accepted,
         };
         match accepted {
@@ -123,18 +149,12 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     };
     drop(listener);
     drop(alive);
-    let open = server.open.load(Ordering::Relaxed);
-    if ended {
-        log::info!("the stream is over: no longer accepting, waiting for {open} connections to receive it all");
-        let finished = select! {
-            () = stop => false,
-            gone = runtime::timeout(END_OF_STREAM_LIMIT, all_gone.next()).fuse() => gone.is_some(),
-        };
-        if finished {
-            return;
-        }
+    if finished {
+        log::info!("every consumer has the whole stream: exiting");
+    } else {
+        let open = server.open.load(Ordering::Relaxed);
+        log::info!("shutting down: no longer accepting, closing {open} connections");
     }
-    log::info!("shutting down: no longer accepting, closing {open} connections");
     stop_sessions.pull();
     if runtime::timeout(SHUTDOWN_LIMIT, all_gone.next())
         .await
@@ -160,8 +180,7 @@ impl Server {
         let (outbox, feed) = match &self.mode {
             Mode::PerConnection => {
                 let (sender, queue) = queue(self.config.queue);
-                let first = from.unwrap_or(1);
-                let feed = counter::feed(first, self.config.interval, sender);
+                let feed = counter::feed(from.unwrap_or(1), self.config.interval, sender);
                 (Outbox::new(Vec::new(), queue), feed.left_future())
             }
             Mode::Broadcast(hub) => match hub.subscribe(peer, from).await {
@@ -177,7 +196,11 @@ impl Server {
             },
         };
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
-        let start = from.map_or("the live edge".to_string(), |seq| seq.to_string());
+        let start = match (from, &self.mode) {
+            (Some(seq), _) => seq.to_string(),
+            (None, Mode::PerConnection) => "1".to_string(),
+            (None, Mode::Broadcast(_)) => "the live edge".to_string(),
+        };
         log::info!("{peer}: connected ({format}, from {start}; {open} open)");
         let session = SessionConfig {
             format,

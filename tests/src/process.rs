@@ -4,7 +4,7 @@
 use crate::binaries::binary;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,8 +22,8 @@ pub struct Server {
     pub url: String,
     /// Everything it has logged on stderr so far.
     log: Arc<Mutex<String>>,
-    /// Its stdout after the first line, for the tests that feed it.
-    stdout: Option<ChildStdout>,
+    /// Its standard input, when started with a pipe there.
+    stdin: Option<ChildStdin>,
 }
 
 impl Server {
@@ -65,13 +65,19 @@ impl Server {
                 log.lock().unwrap()
             );
         };
-        let stdout = reader.join().ok().map(BufReader::into_inner);
+        // Keep the pipe open: a server whose stdout reader is gone would fail to print.
+        thread::spawn(move || {
+            if let Ok(mut rest) = reader.join() {
+                let _ = std::io::copy(&mut rest, &mut std::io::sink());
+            }
+        });
+        let stdin = child.stdin.take();
         Server {
             child,
             url: format!("ws://{addr}/"),
             addr,
             log,
-            stdout,
+            stdin,
         }
     }
 
@@ -118,9 +124,9 @@ impl Server {
         }
     }
 
-    /// The rest of what the server printed on stdout.
-    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
-        self.stdout.take()
+    /// The server's standard input, when it was started with `Stdio::piped()` there.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.stdin.take()
     }
 }
 
