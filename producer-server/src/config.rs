@@ -46,6 +46,10 @@ pub struct Config {
     #[structopt(long, default_value = "15s", parse(try_from_str = parse_duration))]
     pub ping_interval: Duration,
 
+    /// Most WebSocket connections open at once; past it, handshakes get HTTP 503
+    #[structopt(long, default_value = "10000")]
+    pub max_connections: usize,
+
     /// Largest message a client may send, in bytes (clients have nothing to send but control
     /// frames); a larger one is answered with Close 1009
     #[structopt(long, default_value = "4096")]

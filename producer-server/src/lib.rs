@@ -11,6 +11,7 @@
 //! - [`outgoing`]: a connection's bounded queue and what it carries.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
 //! - [`shutdown`]: the stop signal.
+//! - [`slots`]: the connection limit.
 //! - [`runtime`]: everything taken from async-std, in one place.
 //!
 //! # Invariants
@@ -29,6 +30,7 @@ pub mod rewind;
 pub mod runtime;
 pub mod session;
 pub mod shutdown;
+pub mod slots;
 pub mod source;
 
 pub use config::Config;

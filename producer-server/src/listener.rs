@@ -11,6 +11,7 @@ use crate::rewind::Rewind;
 use crate::runtime::{self, TcpListener, TcpStream};
 use crate::session::{self, SessionConfig};
 use crate::shutdown::{shutdown_pair, ShutdownSignal};
+use crate::slots::{Slot, Slots};
 use crate::source::{counter, stdin, Source};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
@@ -20,7 +21,6 @@ use futures::future::{self, FutureExt};
 use futures::{pin_mut, select, StreamExt};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,8 +58,8 @@ struct Server {
     mode: Mode,
     /// Tells sessions to say goodbye.
     shutdown: ShutdownSignal,
-    /// Connections open now, for the logs.
-    open: AtomicUsize,
+    /// Open connections, against `--max-connections`.
+    slots: Slots,
 }
 
 /// Serves `listener` until `shutdown`, or until the stream ends, then gives every connection
@@ -89,11 +89,11 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         (Mode::PerConnection, future::pending().right_future())
     };
     let server = Arc::new(Server {
+        slots: Slots::new(config.max_connections),
         config,
         ws_config,
         mode,
         shutdown: sessions_stop,
-        open: AtomicUsize::new(0),
     });
     // Every connection task holds a clone of `alive`; `all_gone` ends when the last is dropped.
     let (alive, mut all_gone) = mpsc::channel::<Infallible>(0);
@@ -114,13 +114,13 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         let accepted = select! {
             () = stop => break false,
             () = stream_over => {
-                let open = server.open.load(Ordering::Relaxed);
+                let open = server.slots.taken();
                 log::info!("the stream is over: waiting for {open} connections to receive all of it");
                 over_since = Some(Instant::now());
                 continue;
             }
             () = check.fuse() => {
-                if server.open.load(Ordering::Relaxed) == 0 {
+                if server.slots.taken() == 0 {
                     break true;
                 }
                 if over_since.is_some_and(|since| since.elapsed() > END_OF_STREAM_LIMIT) {
@@ -152,7 +152,7 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     if finished {
         log::info!("every consumer has the whole stream: exiting");
     } else {
-        let open = server.open.load(Ordering::Relaxed);
+        let open = server.slots.taken();
         log::info!("shutting down: no longer accepting, closing {open} connections");
     }
     stop_sessions.pull();
@@ -174,7 +174,7 @@ impl Server {
             log::info!("{peer}: dropped: handshake not completed within {limit:?}");
             return;
         };
-        let Some((mut ws, format, from)) = accepted else {
+        let Some((mut ws, format, from, slot)) = accepted else {
             return;
         };
         let (outbox, feed) = match &self.mode {
@@ -195,7 +195,7 @@ impl Server {
                 }
             },
         };
-        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        let open = self.slots.taken();
         let start = match (from, &self.mode) {
             (Some(seq), _) => seq.to_string(),
             (None, Mode::PerConnection) => "1".to_string(),
@@ -207,7 +207,8 @@ impl Server {
             ping_interval: self.config.ping_interval,
         };
         let report = session::run(ws, session, outbox, feed, self.shutdown.clone()).await;
-        let open = self.open.fetch_sub(1, Ordering::Relaxed) - 1;
+        drop(slot);
+        let open = self.slots.taken();
         log::info!(
             "{peer}: disconnected: {}; {} messages sent ({open} open)",
             report.ending,
@@ -215,13 +216,19 @@ impl Server {
         );
     }
 
-    /// Reads the request, answers it if it is not a WebSocket upgrade, and otherwise completes the
-    /// handshake. `None` when the connection is over, already answered and logged.
+    /// Reads the request, answers it if it is not a WebSocket upgrade or cannot be served, and
+    /// otherwise takes a connection slot and completes the handshake. `None` when the connection
+    /// is over, already answered and logged.
     async fn handshake(
         &self,
         mut stream: TcpStream,
         peer: SocketAddr,
-    ) -> Option<(WebSocketStream<Rewind<TcpStream>>, Format, Option<u64>)> {
+    ) -> Option<(
+        WebSocketStream<Rewind<TcpStream>>,
+        Format,
+        Option<u64>,
+        Slot<'_>,
+    )> {
         let head = match http::read_head(&mut stream).await {
             Ok(head) => head,
             Err(error) => {
@@ -232,25 +239,34 @@ impl Server {
                 return None;
             }
         };
-        let refusal = match head.kind {
-            RequestKind::WebSocket => None,
-            RequestKind::Plain(method) => Some(plain_http_answer(&method)),
-            RequestKind::BadUpgrade(why) => Some(PlainResponse::text("400 Bad Request", why)),
-        };
         let query = head.target.split_once('?').map(|(_, query)| query);
-        let refusal = refusal.or_else(|| {
-            let error = resume::parse_from(query).err()?;
-            Some(PlainResponse::text("400 Bad Request", error.to_string()))
-        });
-        if let Some(answer) = refusal {
+        let from = resume::parse_from(query);
+        let slot = self.slots.take();
+        let refusal = match (&head.kind, &from, &slot) {
+            (RequestKind::Plain(method), _, _) => Some(plain_http_answer(method)),
+            (RequestKind::BadUpgrade(why), _, _) => {
+                Some(PlainResponse::text("400 Bad Request", *why))
+            }
+            (RequestKind::WebSocket, Err(error), _) => {
+                Some(PlainResponse::text("400 Bad Request", error.to_string()))
+            }
+            (RequestKind::WebSocket, Ok(_), None) => Some(PlainResponse::text(
+                "503 Service Unavailable",
+                format!(
+                    "This server is at its limit of {} connections: try again later",
+                    self.slots.max()
+                ),
+            )),
+            (RequestKind::WebSocket, Ok(_), Some(_)) => None,
+        };
+        let (Ok(from), Some(slot), None) = (from, slot, &refusal) else {
+            let answer = refusal.expect("every other case is a refusal");
             log::info!("{peer}: answered {} to {}", answer.status, head.target);
             let _ = answer.send(&mut stream).await;
             return None;
-        }
-        // parse_from succeeded just above.
-        let from = resume::parse_from(query).unwrap_or_default();
+        };
         match handshake::accept(Rewind::new(head.bytes, stream), self.ws_config).await {
-            Ok((ws, format)) => Some((ws, format, from)),
+            Ok((ws, format)) => Some((ws, format, from, slot)),
             Err(error) => {
                 log::info!("{peer}: WebSocket handshake failed: {error}");
                 None

@@ -5,5 +5,6 @@ mod end_to_end; // the seed's pattern between producer-server and consumer-clien
 mod errors; // what a user sees when something is wrong
 mod interop; // other peers: a plain WebSocket client, plain HTTP, the article's Python programs
 mod keepalive; // pings, dead peers, silent servers
+mod limits; // hostile and broken clients: slow handshakes, bad frames, churn
 mod resume; // history, lost ranges, reconnecting clients
 mod shutdown; // SIGINT and SIGTERM
