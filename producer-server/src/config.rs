@@ -1,5 +1,6 @@
 //! The command line.
 
+use crate::origin::AllowedOrigin;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -34,6 +35,11 @@ pub struct Config {
     /// Time a new connection has to complete its WebSocket handshake before it is dropped
     #[structopt(long, default_value = "10s", parse(try_from_str = parse_positive_duration))]
     pub handshake_timeout: Duration,
+
+    /// A web page origin, such as http://example.com:8080, whose scripts may connect besides the
+    /// server's own page; repeat it for several, or give * to allow every origin
+    #[structopt(long = "allowed-origin", value_name = "ORIGIN", number_of_values = 1)]
+    pub allowed_origins: Vec<AllowedOrigin>,
 }
 
 /// A duration such as `1s`, `250ms` or `1m 30s`; a bare `0` is zero.
@@ -71,5 +77,22 @@ mod tests {
         let config = Config::from_iter_safe(["producer-server"]).unwrap();
         assert_eq!(config.addr.to_string(), "127.0.0.1:8765");
         assert_eq!(config.interval, Duration::from_secs(1));
+        assert!(config.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn allowed_origin_repeats() {
+        let config = Config::from_iter_safe([
+            "producer-server",
+            "--allowed-origin",
+            "http://example.com:8080",
+            "--allowed-origin",
+            "*",
+        ])
+        .unwrap();
+        assert_eq!(config.allowed_origins.len(), 2);
+        assert_eq!(config.allowed_origins[1], AllowedOrigin::Any);
+        let bad = Config::from_iter_safe(["producer-server", "--allowed-origin", "example.com"]);
+        assert!(bad.unwrap_err().message.contains("http://example.com:8080"));
     }
 }

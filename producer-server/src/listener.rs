@@ -5,6 +5,8 @@
 use crate::config::Config;
 use crate::handshake;
 use crate::http::{self, PlainResponse, RequestKind};
+use crate::origin;
+use crate::page;
 use crate::rewind::Rewind;
 use crate::runtime::{self, TcpListener, TcpStream};
 use crate::session;
@@ -127,6 +129,20 @@ impl Server {
         self.config.queue.get() - 1
     }
 
+    /// The 403 answer to an upgrade from a web page that may not connect, logged; `None` when
+    /// it may.
+    fn refused_origin(&self, head: &http::RequestHead, peer: SocketAddr) -> Option<PlainResponse> {
+        let origin = head.origin.as_deref();
+        let refused =
+            origin::check(origin, head.host.as_deref(), &self.config.allowed_origins).err()?;
+        let host = head.host.as_deref().unwrap_or("no Host header");
+        log::info!(
+            "{peer}: refused: origin {} is not allowed (request for {host}); see --allowed-origin",
+            refused.origin
+        );
+        Some(PlainResponse::text("403 Forbidden", refused.to_string()))
+    }
+
     /// Reads the request, answers it if it is not a WebSocket upgrade, and otherwise completes the
     /// handshake. `None` when the connection is over, already answered and logged.
     async fn handshake(
@@ -145,8 +161,8 @@ impl Server {
             }
         };
         let refusal = match head.kind {
-            RequestKind::WebSocket => None,
-            RequestKind::Plain(method) => Some(plain_http_answer(&method)),
+            RequestKind::WebSocket => self.refused_origin(&head, peer),
+            RequestKind::Plain(method) => Some(page::answer(&method, &head.target)),
             RequestKind::BadUpgrade(why) => Some(PlainResponse::text("400 Bad Request", why)),
         };
         let query = head.target.split_once('?').map(|(_, query)| query);
@@ -169,25 +185,4 @@ impl Server {
             }
         }
     }
-}
-
-/// The answer to an ordinary HTTP request: this server speaks WebSocket only.
-fn plain_http_answer(method: &str) -> PlainResponse {
-    let mut answer = if method == "GET" {
-        PlainResponse::text(
-            "426 Upgrade Required",
-            "This is a WebSocket server: connect with a WebSocket client, such as consumer-client, websocat or new WebSocket(url) in a browser",
-        )
-    } else {
-        PlainResponse::text(
-            "405 Method Not Allowed",
-            format!("{method} is not served here: WebSocket clients connect with GET"),
-        )
-    };
-    answer.extra_headers = if method == "GET" {
-        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-    } else {
-        "Allow: GET\r\n"
-    };
-    answer
 }

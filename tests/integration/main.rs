@@ -1,6 +1,9 @@
 //! End-to-end tests: the real binaries as separate processes, on real sockets.
 
+mod browser; // the built-in page in a real headless browser: live, resuming, origin-bound
 mod end_to_end; // the seed's pattern between producer-server and consumer-client
 mod errors; // what a user sees when something is wrong
 mod interop; // other peers: a plain WebSocket client, plain HTTP, the article's Python programs
+mod origin; // which web pages may open a WebSocket (cross-site WebSocket hijacking)
+mod page; // the answers to plain HTTP: the live page, 404, 405
 mod shutdown; // SIGINT and SIGTERM

@@ -5,9 +5,13 @@
 //! - [`binaries`]: builds producer-server and consumer-client and finds them.
 //! - [`process`]: a running server, a client run, with deadlines on everything.
 //! - [`ws`]: a plain WebSocket client, for what consumer-client would not do.
+//! - [`http`]: raw HTTP requests, for the answers that are not WebSockets.
+//! - [`browser`]: a headless Chromium driven by the Node script in `tests/browser/`.
 //! - [`python`]: the asyncio article's own programs, written with Python's `websockets`.
 
 pub mod binaries;
+pub mod browser;
+pub mod http;
 pub mod process;
 pub mod python;
 pub mod ws;
