@@ -29,7 +29,11 @@ function observe() {
     const state = document.getElementById("state");
     if (!seq || !state) return;
     window.__states.push(state.dataset.state);
-    new MutationObserver(() => window.__seen.push(seq.textContent))
+    // One record per change: changes made in one task reach the callback together.
+    new MutationObserver((records) => records.forEach((record) => {
+      if (record.type === "characterData") window.__seen.push(record.target.data);
+      record.addedNodes.forEach((node) => window.__seen.push(node.textContent));
+    }))
       .observe(seq, { childList: true, characterData: true, subtree: true });
     new MutationObserver(() => window.__states.push(state.dataset.state))
       .observe(state, { attributes: true, attributeFilter: ["data-state"] });
@@ -84,8 +88,16 @@ const commands = {
       rate: document.getElementById("rate").textContent,
       latency: document.getElementById("latency").textContent,
       data: document.getElementById("data").textContent,
+      lost: document.getElementById("lost-box").hidden ? null : document.getElementById("lost").textContent,
       log: [...document.querySelectorAll("#log li")].map((li) => li.textContent),
     }));
+  },
+
+  // Hands `frames` (texts) to the page as if the server had sent them, for the cases a live
+  // server does not produce on demand (repeats, lost ranges).
+  async inject({ frames }) {
+    await page.evaluate((texts) => texts.forEach((text) => receive(text)), frames);
+    return {};
   },
 
   async screenshot({ file }) {

@@ -122,3 +122,39 @@ fn allowed_origin_lets_another_site_connect() {
     );
     assert_eq!(foreign["opened"], Value::Bool(true), "{foreign}");
 }
+
+/// Frames a live counter does not send on demand: a repeat is not shown again, and a lost range
+/// is shown and skipped.
+#[test]
+fn page_shows_lost_ranges_and_never_a_repeat() {
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    // Connected but silent for an hour: only the injected frames reach the page.
+    let server = Server::start(&["--interval", "1h"]);
+    browser.call(
+        json!({"cmd": "open", "url": format!("http://{}/", server.addr)}),
+        LIMIT,
+    );
+    let limit_ms = LIMIT.as_millis() as u64;
+    browser.call(
+        json!({"cmd": "waitState", "state": "connected", "timeoutMs": limit_ms}),
+        LIMIT * 2,
+    );
+    let message = |seq: u64| json!({"seq": seq, "time": 0, "data": seq.to_string()}).to_string();
+    let frames = [
+        message(1),
+        message(1),
+        json!({"lost": {"first": 2, "last": 4}}).to_string(),
+        message(3),
+        message(5),
+        message(4),
+    ];
+    browser.call(json!({"cmd": "inject", "frames": frames}), LIMIT);
+    let observed = browser.call(json!({"cmd": "observed"}), LIMIT);
+    assert_eq!(seen(&observed), [1, 5], "{observed}");
+    assert_eq!(observed["lost"], "2–4", "{observed}");
+    assert_eq!(observed["data"], "5", "{observed}");
+    let log = observed["log"].to_string();
+    assert!(log.contains("lost 2–4"), "{log}");
+}
