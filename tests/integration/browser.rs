@@ -31,7 +31,9 @@ fn page_streams_resumes_after_a_restart_and_is_origin_bound() {
     let mut server = Server::start(&INTERVAL);
     let addr = server.addr;
     let page = format!("http://{addr}/");
-    browser.call(json!({"cmd": "open", "url": page}), LIMIT);
+    // The size of docs/page.png, which this test takes when PRODCON_SCREENSHOT names a file.
+    let size = json!({"cmd": "open", "url": page, "width": 760, "height": 460});
+    browser.call(size, LIMIT);
     let limit_ms = LIMIT.as_millis() as u64;
     browser.call(
         json!({"cmd": "waitSeq", "atLeast": 5, "timeoutMs": limit_ms}),
