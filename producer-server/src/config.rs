@@ -9,8 +9,8 @@ use structopt::StructOpt;
 
 /// Streams a counter, as in the asyncio producer/consumer article, to every WebSocket client.
 ///
-/// Connect with consumer-client, a browser's `new WebSocket(url)`, Python's websockets or
-/// websocat. Clients offering the subprotocol prodcon.v1 get JSON envelopes
+/// Connect with consumer-client, Python's websockets or websocat, or open http://ADDR/ in a
+/// browser for a live page. Clients offering the subprotocol prodcon.v1 get JSON envelopes
 /// {"seq":N,"time":MICROS,"data":"..."}; the others get the data alone, one text frame each.
 #[derive(Debug, Clone, StructOpt)]
 #[structopt(name = "producer-server", global_settings = &[AppSettings::ColorNever, AppSettings::UnifiedHelpMessage])]
