@@ -6,7 +6,9 @@ use crate::config::{Config, SourceKind};
 use crate::handshake;
 use crate::http::{self, PlainResponse, RequestKind};
 use crate::hub::{self, HubConfig, HubHandle};
+use crate::origin;
 use crate::outgoing::{queue, Outbox};
+use crate::page;
 use crate::rewind::Rewind;
 use crate::runtime::{self, TcpListener, TcpStream};
 use crate::session::{self, SessionConfig};
@@ -216,6 +218,20 @@ impl Server {
         );
     }
 
+    /// The 403 answer to an upgrade from a web page that may not connect, logged; `None` when
+    /// it may.
+    fn refused_origin(&self, head: &http::RequestHead, peer: SocketAddr) -> Option<PlainResponse> {
+        let origin = head.origin.as_deref();
+        let refused =
+            origin::check(origin, head.host.as_deref(), &self.config.allowed_origins).err()?;
+        let host = head.host.as_deref().unwrap_or("no Host header");
+        log::info!(
+            "{peer}: refused: origin {} is not allowed (request for {host}); see --allowed-origin",
+            refused.origin
+        );
+        Some(PlainResponse::text("403 Forbidden", refused.to_string()))
+    }
+
     /// Reads the request, answers it if it is not a WebSocket upgrade or cannot be served, and
     /// otherwise takes a connection slot and completes the handshake. `None` when the connection
     /// is over, already answered and logged.
@@ -239,26 +255,27 @@ impl Server {
                 return None;
             }
         };
+        let refusal = match &head.kind {
+            RequestKind::Plain(method) => Some(page::answer(method, &head.target)),
+            RequestKind::BadUpgrade(why) => Some(PlainResponse::text("400 Bad Request", *why)),
+            RequestKind::WebSocket => self.refused_origin(&head, peer),
+        };
         let query = head.target.split_once('?').map(|(_, query)| query);
         let from = resume::parse_from(query);
-        let slot = self.slots.take();
-        let refusal = match (&head.kind, &from, &slot) {
-            (RequestKind::Plain(method), _, _) => Some(plain_http_answer(method)),
-            (RequestKind::BadUpgrade(why), _, _) => {
-                Some(PlainResponse::text("400 Bad Request", *why))
-            }
-            (RequestKind::WebSocket, Err(error), _) => {
-                Some(PlainResponse::text("400 Bad Request", error.to_string()))
-            }
-            (RequestKind::WebSocket, Ok(_), None) => Some(PlainResponse::text(
-                "503 Service Unavailable",
-                format!(
-                    "This server is at its limit of {} connections: try again later",
-                    self.slots.max()
-                ),
-            )),
-            (RequestKind::WebSocket, Ok(_), Some(_)) => None,
-        };
+        let refusal = refusal.or_else(|| {
+            let error = from.as_ref().err()?;
+            Some(PlainResponse::text("400 Bad Request", error.to_string()))
+        });
+        // A slot is taken last, only for a request that will get its WebSocket.
+        let slot = refusal.is_none().then(|| self.slots.take()).flatten();
+        let refusal = refusal.or_else(|| {
+            slot.is_none().then(|| {
+                let limit = self.slots.max();
+                let why =
+                    format!("This server is at its limit of {limit} connections: try again later");
+                PlainResponse::text("503 Service Unavailable", why)
+            })
+        });
         let (Ok(from), Some(slot), None) = (from, slot, &refusal) else {
             let answer = refusal.expect("every other case is a refusal");
             log::info!("{peer}: answered {} to {}", answer.status, head.target);
@@ -273,25 +290,4 @@ impl Server {
             }
         }
     }
-}
-
-/// The answer to an ordinary HTTP request: this server speaks WebSocket only.
-fn plain_http_answer(method: &str) -> PlainResponse {
-    let mut answer = if method == "GET" {
-        PlainResponse::text(
-            "426 Upgrade Required",
-            "This is a WebSocket server: connect with a WebSocket client, such as consumer-client, websocat or new WebSocket(url) in a browser",
-        )
-    } else {
-        PlainResponse::text(
-            "405 Method Not Allowed",
-            format!("{method} is not served here: WebSocket clients connect with GET"),
-        )
-    };
-    answer.extra_headers = if method == "GET" {
-        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-    } else {
-        "Allow: GET\r\n"
-    };
-    answer
 }
