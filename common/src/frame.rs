@@ -35,9 +35,21 @@ impl Envelope {
 
     /// The `prodcon.v1` text of this message.
     pub fn encode(&self) -> String {
-        // Serializing a struct of integers and a string into a String cannot fail.
-        serde_json::to_string(self).expect("an envelope always serializes")
+        encode_message(self.seq, self.time, &self.data)
     }
+}
+
+/// The `prodcon.v1` text of message `seq`, made at `time`, holding `data`: what
+/// [`Envelope::encode`] gives, for a producer that keeps its data elsewhere than in an `Envelope`.
+pub fn encode_message(seq: u64, time: u64, data: &str) -> String {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        seq: u64,
+        time: u64,
+        data: &'a str,
+    }
+    // Serializing integers and a string into a String cannot fail.
+    serde_json::to_string(&Borrowed { seq, time, data }).expect("an envelope always serializes")
 }
 
 /// A range of sequence numbers, both ends included, that the server can no longer deliver.

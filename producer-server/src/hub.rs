@@ -11,6 +11,7 @@ use crate::outgoing::{queue, End, Outgoing, Published, Queue, QueueSender, Refus
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use crate::source::Source;
+use async_tungstenite::tungstenite::Utf8Bytes;
 use common::{close, LostRange};
 use futures::channel::{mpsc, oneshot};
 use futures::{future, pin_mut, select, FutureExt, StreamExt};
@@ -170,7 +171,7 @@ impl Hub {
     }
 
     /// Numbers `data`, keeps it in history, and queues it for every subscriber that wants it.
-    fn publish(&mut self, data: String) {
+    fn publish(&mut self, data: Utf8Bytes) {
         let message = Published::now(self.next_seq, data);
         self.next_seq += 1;
         if self.config.history > 0 {
