@@ -8,16 +8,13 @@
 pub const NORMAL: u16 = 1000;
 /// The server is shutting down (SIGINT or SIGTERM). A `--reconnect` client retries.
 pub const GOING_AWAY: u16 = 1001;
-/// The peer broke the WebSocket protocol (malformed frame, or a data frame from a client).
+/// The peer broke the WebSocket protocol: an unmasked or malformed frame, reserved bits, an
+/// unknown opcode, a fragmented control frame.
 pub const PROTOCOL_ERROR: u16 = 1002;
 /// A text frame held invalid UTF-8.
 pub const INVALID_PAYLOAD: u16 = 1007;
-/// The peer broke a rule of this server, such as sending data to a producer.
-pub const POLICY_VIOLATION: u16 = 1008;
 /// A message was over the receiver's `--max-message-size`.
 pub const MESSAGE_TOO_BIG: u16 = 1009;
-/// The server hit an unexpected condition.
-pub const INTERNAL_ERROR: u16 = 1011;
 /// The consumer did not keep up: its queue filled while the others went on. Reconnect with
 /// `?from=` the next sequence number to resume from history.
 pub const SLOW_CONSUMER: u16 = 4000;
@@ -32,10 +29,10 @@ pub fn describe(code: u16) -> &'static str {
         1005 => "no status code",
         1006 => "abnormal closure",
         INVALID_PAYLOAD => "invalid payload",
-        POLICY_VIOLATION => "policy violation",
+        1008 => "policy violation",
         MESSAGE_TOO_BIG => "message too big",
         1010 => "missing extension",
-        INTERNAL_ERROR => "internal error",
+        1011 => "internal error",
         1012 => "service restart",
         1013 => "try again later",
         SLOW_CONSUMER => "slow consumer",
@@ -73,9 +70,7 @@ mod tests {
             GOING_AWAY,
             PROTOCOL_ERROR,
             INVALID_PAYLOAD,
-            POLICY_VIOLATION,
             MESSAGE_TOO_BIG,
-            INTERNAL_ERROR,
             SLOW_CONSUMER,
         ];
         let mut seen: Vec<&str> = ours.iter().map(|&c| describe(c)).collect();

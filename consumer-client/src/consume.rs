@@ -127,6 +127,13 @@ fn receive<W: Write>(
         Format::JsonV1 => match ServerFrame::decode(text)? {
             ServerFrame::Message(envelope) => Some(envelope),
             ServerFrame::Lost(range) => {
+                if let Some(expected) = progress.expected.filter(|&e| e < range.first) {
+                    let skipped = LostRange {
+                        first: expected,
+                        last: range.first - 1,
+                    };
+                    notices.lost(skipped, "skipped by the server");
+                }
                 notices.lost(range, "no longer in the server's history");
                 progress.expected = Some(progress.expected.unwrap_or(1).max(range.last + 1));
                 return Ok(());

@@ -41,10 +41,16 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     if text.trim() == "0" {
         return Ok(std::time::Duration::ZERO);
     }
-    humantime::parse_duration(text).map_err(|e| format!("{e}; write a duration such as 45s or 0"))
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; write a duration such as 45s or 0"))?;
+    // Deadlines are computed as now + duration: a longer one would overflow the clock.
+    if duration > std::time::Duration::from_secs(24 * 60 * 60) {
+        return Err("must be at most a day (24h)".into());
+    }
+    Ok(duration)
 }
 
-/// A sequence number: a whole number of at least 1.
+/// A sequence number: a whole number from 1 to 2^53 - 1.
 fn parse_seq(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
         Ok(seq) if (1..=common::frame::MAX_SEQ).contains(&seq) => Ok(seq),

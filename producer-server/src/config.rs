@@ -99,9 +99,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.trim() == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; write a duration such as 1s, 250ms or 0"))
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; write a duration such as 1s, 250ms or 0"))?;
+    // Deadlines are computed as now + duration: a longer one would overflow the clock.
+    if duration > MAX_DURATION {
+        return Err("must be at most a day (24h)".into());
+    }
+    Ok(duration)
 }
+
+/// The longest duration an option takes.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A duration that must not be zero.
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
@@ -122,6 +130,8 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("fast").unwrap_err().contains("250ms"));
         assert!(parse_positive_duration("0").is_err());
+        assert!(parse_duration("500000000000y").is_err());
+        assert_eq!(parse_duration("24h"), Ok(MAX_DURATION));
     }
 
     #[test]

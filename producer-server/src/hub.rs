@@ -2,7 +2,7 @@
 //!
 //! The hub is a task that alone owns the history and the list of subscribers, so neither needs a
 //! lock and every change to them happens in one place, in order. It pushes each message into
-//! every subscriber's bounded queue without ever waiting: a subscriber whose queue is full is not
+//! every subscriber's bounded queue without waiting: a subscriber whose queue is full is not
 //! keeping up, and is let go with close code 4000 (slow consumer) once its connection has sent
 //! what its queue holds. It can reconnect with `?from=` and resume from history, so the others
 //! never wait for it and it loses nothing without being told.
@@ -14,10 +14,12 @@ use crate::source::Source;
 use async_tungstenite::tungstenite::Utf8Bytes;
 use common::{close, LostRange};
 use futures::channel::{mpsc, oneshot};
+use futures::future::join_all;
 use futures::{future, pin_mut, select, FutureExt, StreamExt};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +29,13 @@ const END_OF_STREAM: End = End {
     reason: "end of the stream",
 };
 
-/// How long a hub paced by its consumers waits for room in a full queue: a consumer that takes
+/// How a connection closes once it has sent what its queue held when it fell behind.
+const TOO_SLOW: End = End {
+    code: close::SLOW_CONSUMER,
+    reason: "too slow: reconnect with ?from= to resume",
+};
+
+/// How long a hub paced by its consumers waits for room in full queues: a consumer that takes
 /// longer is not just slower than the others but stalled, and holds them back no longer.
 const SLOW_GRACE: Duration = Duration::from_millis(250);
 
@@ -47,6 +55,8 @@ pub struct Subscription {
 pub struct HubHandle {
     /// Subscription requests.
     requests: mpsc::Sender<Request>,
+    /// Set once a subscriber has been let go as slow: it may come back for the rest.
+    dropped_slow: Arc<AtomicBool>,
 }
 
 /// A request to join the stream.
@@ -60,7 +70,7 @@ struct Request {
 }
 
 impl HubHandle {
-    /// Joins the stream from `from` on (the live edge when `None`). `None` when the stream is over.
+    /// Joins the stream from `from` on (the live edge when `None`). `None` when the hub is gone.
     pub async fn subscribe(&self, peer: SocketAddr, from: Option<u64>) -> Option<Subscription> {
         let (reply, subscription) = oneshot::channel();
         let request = Request { peer, from, reply };
@@ -68,6 +78,11 @@ impl HubHandle {
             .await
             .ok()?;
         subscription.await.ok()
+    }
+
+    /// Whether a subscriber has been let go as slow, and so may reconnect for the rest.
+    pub fn has_dropped_slow(&self) -> bool {
+        self.dropped_slow.load(Ordering::Relaxed)
     }
 }
 
@@ -79,39 +94,11 @@ pub struct HubConfig {
     pub history: usize,
     /// Whether the source has no pace of its own (the counter at `--interval 0`). Then the hub
     /// produces only while someone listens, and as fast as they take messages: it waits up to
-    /// [`SLOW_GRACE`] for room in a full queue before calling that consumer slow.
+    /// [`SLOW_GRACE`] for room in full queues before calling those consumers slow.
     pub paced_by_consumers: bool,
-}
-
-impl HubConfig {
-    /// Queues `message` for `subscriber`; `false` when it is to be let go (gone, or too slow).
-    async fn queued(&self, subscriber: &mut Subscriber, message: &Arc<Published>) -> bool {
-        let item = || Outgoing::Message(Arc::clone(message));
-        let refused = match subscriber.queue.try_send(item()) {
-            Ok(()) => return true,
-            Err(Refused::Full) if self.paced_by_consumers => {
-                match runtime::timeout(SLOW_GRACE, subscriber.queue.send(item())).await {
-                    Some(Ok(())) => return true,
-                    Some(Err(gone)) => gone,
-                    None => Refused::Full,
-                }
-            }
-            Err(refused) => refused,
-        };
-        if refused == Refused::Full {
-            subscriber.queue.close_with(End {
-                code: close::SLOW_CONSUMER,
-                reason: "too slow: reconnect with ?from= to resume",
-            });
-            log::info!(
-                "{}: too slow, its queue of {} messages is full at seq {}: closing it with 4000 after what it holds",
-                subscriber.peer,
-                self.queue,
-                message.seq()
-            );
-        }
-        false
-    }
+    /// Whether to wait for the first subscriber before reading the source: standard input is
+    /// read when someone is there to receive it (what waits meanwhile stays in the pipe).
+    pub start_on_first_subscriber: bool,
 }
 
 /// One subscriber, as the hub sees it.
@@ -134,8 +121,12 @@ struct Hub {
     next_seq: u64,
     /// Everyone listening.
     subscribers: Vec<Subscriber>,
+    /// Whether anyone has subscribed yet.
+    started: bool,
     /// Whether the source has ended: newcomers get history, then the close.
     over: bool,
+    /// Shared with every handle: see [`HubHandle::has_dropped_slow`].
+    dropped_slow: Arc<AtomicBool>,
 }
 
 /// Starts a hub over `source`. When the source ends, every subscriber gets what its queue holds
@@ -148,15 +139,22 @@ pub fn start(
 ) -> (HubHandle, oneshot::Receiver<()>) {
     let (requests, incoming) = mpsc::channel(64);
     let (ended, stream_over) = oneshot::channel();
+    let dropped_slow = Arc::new(AtomicBool::new(false));
     let hub = Hub {
         history: VecDeque::with_capacity(config.history.min(4096)),
         config,
         next_seq: 1,
         subscribers: Vec::new(),
+        started: false,
         over: false,
+        dropped_slow: Arc::clone(&dropped_slow),
     };
     runtime::spawn(hub.run(source, incoming, shutdown, ended));
-    (HubHandle { requests }, stream_over)
+    let handle = HubHandle {
+        requests,
+        dropped_slow,
+    };
+    (handle, stream_over)
 }
 
 impl Hub {
@@ -173,9 +171,11 @@ impl Hub {
         let mut ended = Some(ended);
         let mut burst = 0;
         loop {
-            let listening = !self.subscribers.is_empty() || !self.config.paced_by_consumers;
+            let reading = !source.is_done()
+                && (self.started || !self.config.start_on_first_subscriber)
+                && (!self.subscribers.is_empty() || !self.config.paced_by_consumers);
             let produced = async {
-                if listening && !source.is_done() {
+                if reading {
                     source.next().await
                 } else {
                     future::pending().await
@@ -217,22 +217,64 @@ impl Hub {
             }
             self.history.push_back(Arc::clone(&message));
         }
-        let mut index = 0;
-        while index < self.subscribers.len() {
-            let subscriber = &mut self.subscribers[index];
-            let keep =
-                message.seq() < subscriber.from || self.config.queued(subscriber, &message).await;
-            if keep {
-                index += 1;
-            } else {
-                // Subscribers are in no particular order.
-                self.subscribers.swap_remove(index);
+        let item = || Outgoing::Message(Arc::clone(&message));
+        // Whether each subscriber is still to be served, and whose queue is full.
+        let mut keep = vec![true; self.subscribers.len()];
+        let mut full = vec![false; self.subscribers.len()];
+        for (index, subscriber) in self.subscribers.iter_mut().enumerate() {
+            if message.seq() < subscriber.from {
+                continue;
+            }
+            match subscriber.queue.try_send(item()) {
+                Ok(()) => {}
+                Err(Refused::Gone) => keep[index] = false,
+                Err(Refused::Full) => full[index] = true,
             }
         }
+        if self.config.paced_by_consumers && full.contains(&true) {
+            // All full queues get the same grace, together: stalled consumers cost it once.
+            let waits = self
+                .subscribers
+                .iter_mut()
+                .enumerate()
+                .filter(|(index, _)| full[*index])
+                .map(|(index, subscriber)| async move {
+                    let sent = runtime::timeout(SLOW_GRACE, subscriber.queue.send(item())).await;
+                    (index, sent)
+                });
+            for (index, sent) in join_all(waits).await {
+                match sent {
+                    Some(Ok(())) => full[index] = false,
+                    Some(Err(_)) => (full[index], keep[index]) = (false, false),
+                    None => {}
+                }
+            }
+        }
+        for (index, subscriber) in self.subscribers.iter().enumerate() {
+            if full[index] {
+                keep[index] = false;
+                self.dropped_slow.store(true, Ordering::Relaxed);
+                subscriber.queue.close_with(TOO_SLOW);
+                log::info!(
+                    "{}: too slow, its queue of {} messages is full at seq {}: closing it with 4000 after what it holds",
+                    subscriber.peer,
+                    self.config.queue,
+                    message.seq()
+                );
+            }
+        }
+        let mut verdicts = keep.into_iter();
+        self.subscribers
+            .retain(|_| verdicts.next().expect("one verdict per subscriber"));
     }
 
     /// Registers a subscriber, with what it asked for from history.
     fn subscribe(&mut self, request: Request) {
+        // Connections that ended since the last message are let go here: with a quiet source,
+        // the next message could be hours away.
+        self.subscribers
+            .retain(|subscriber| !subscriber.queue.is_closed());
+        self.started = true;
         let Request { peer, from, reply } = request;
         let (sender, queue) = queue(self.config.queue);
         let from = from.unwrap_or(self.next_seq);
@@ -245,6 +287,12 @@ impl Hub {
             };
             log::info!("{peer}: asked from {from}, but {lost} are no longer in history");
             backlog.push(Outgoing::Lost(lost));
+        }
+        if from > self.next_seq {
+            log::info!(
+                "{peer}: asked from {from}, ahead of the stream (next is {}): it waits for it",
+                self.next_seq
+            );
         }
         let skip = from.saturating_sub(oldest) as usize;
         backlog.extend(

@@ -15,15 +15,16 @@ use crate::session::{self, SessionConfig};
 use crate::shutdown::{shutdown_pair, ShutdownSignal};
 use crate::slots::{Slot, Slots};
 use crate::source::{counter, stdin, Source};
+use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
-use common::{resume, Format};
+use common::{close, resume, Format};
 use futures::channel::mpsc;
-use futures::future::{self, FutureExt};
+use futures::future::{self, Fuse, FutureExt};
 use futures::{pin_mut, select, StreamExt};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long connections get to say goodbye once shutdown is asked for, on top of their own
@@ -36,6 +37,10 @@ const END_OF_STREAM_LIMIT: Duration = Duration::from_secs(10);
 
 /// How often to look whether every consumer has the whole of a stream that ended.
 const END_CHECK_PERIOD: Duration = Duration::from_millis(50);
+
+/// How long a stream that ended waits, once nobody is connected, for consumers dropped as slow to
+/// come back for the rest: longer than consumer-client's longest pause between attempts.
+const RESUME_GRACE: Duration = Duration::from_secs(6);
 
 /// Pause after a failed accept (such as too many open files), doubled up to [`MAX_ACCEPT_PAUSE`]
 /// while failures go on, so that the loop neither spins nor gives up.
@@ -62,6 +67,8 @@ struct Server {
     shutdown: ShutdownSignal,
     /// Open connections, against `--max-connections`.
     slots: Slots,
+    /// When a connection last closed.
+    last_close: Mutex<Instant>,
 }
 
 /// Serves `listener` until `shutdown`, or until the stream ends, then gives every connection
@@ -71,19 +78,22 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         // Clients send only control frames: a small read buffer is plenty.
         .read_buffer_size(4 * 1024)
         .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
+        // tungstenite applies the frame limit to control frames too: below their 125 bytes, a
+        // client's close frame would be refused.
+        .max_frame_size(Some(config.max_message_size.max(125)));
     // Sessions and the hub stop on their own signal: when the stream ends, they are given time
     // to finish before it is pulled.
     let (stop_sessions, sessions_stop) = shutdown_pair();
     let (mode, stream_over) = if config.is_broadcast() {
         let source: Source = match config.source {
-            SourceKind::Counter => counter::numbers(1, config.interval).boxed(),
+            SourceKind::Counter => counter::source(config.interval).boxed(),
             SourceKind::Stdin => stdin::lines().boxed(),
         };
         let hub_config = HubConfig {
             queue: config.queue,
             history: config.history,
             paced_by_consumers: config.source == SourceKind::Counter && config.interval.is_zero(),
+            start_on_first_subscriber: config.source == SourceKind::Stdin,
         };
         let (hub, done) = hub::start(source, hub_config, sessions_stop.clone());
         (Mode::Broadcast(hub), done.map(|_| ()).left_future())
@@ -92,6 +102,7 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     };
     let server = Arc::new(Server {
         slots: Slots::new(config.max_connections),
+        last_close: Mutex::new(Instant::now()),
         config,
         ws_config,
         mode,
@@ -106,28 +117,26 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     // Once the stream is over, accepting goes on (consumers dropped as slow may come back for
     // the rest, from history) until every connection is done.
     let mut over_since: Option<Instant> = None;
+    let check = Fuse::terminated();
+    pin_mut!(check);
     let finished = loop {
-        let check = async {
-            match over_since {
-                Some(_) => runtime::sleep(END_CHECK_PERIOD).await,
-                None => future::pending().await,
-            }
-        };
         let accepted = select! {
             () = stop => break false,
             () = stream_over => {
                 let open = server.slots.taken();
                 log::info!("the stream is over: waiting for {open} connections to receive all of it");
                 over_since = Some(Instant::now());
+                check.set(runtime::sleep(END_CHECK_PERIOD).fuse());
                 continue;
             }
-            () = check.fuse() => {
-                if server.slots.taken() == 0 {
+            () = check => {
+                if server.everyone_has_the_end() {
                     break true;
                 }
                 if over_since.is_some_and(|since| since.elapsed() > END_OF_STREAM_LIMIT) {
                     break false;
                 }
+                check.set(runtime::sleep(END_CHECK_PERIOD).fuse());
                 continue;
             }
             accepted = listener.accept().fuse() => accepted,
@@ -167,6 +176,19 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
 }
 
 impl Server {
+    /// Whether, the stream being over, every consumer that could want the rest has it: nobody is
+    /// connected and, if some were dropped as slow, they have had time to come back.
+    fn everyone_has_the_end(&self) -> bool {
+        if self.slots.taken() > 0 {
+            return false;
+        }
+        let Mode::Broadcast(hub) = &self.mode else {
+            return true;
+        };
+        let last_close = *self.last_close.lock().unwrap_or_else(|e| e.into_inner());
+        !hub.has_dropped_slow() || last_close.elapsed() > RESUME_GRACE
+    }
+
     /// Serves one TCP connection, from its first byte to its last, and logs how it went.
     async fn handle(&self, stream: TcpStream, peer: SocketAddr) {
         // Batches are flushed on purpose: a lone message must leave at once, not wait for Nagle.
@@ -191,8 +213,12 @@ impl Server {
                     future::pending().right_future(),
                 ),
                 None => {
-                    log::info!("{peer}: turned away: the stream is over");
-                    let _ = ws.close(None).await;
+                    log::info!("{peer}: turned away: the server is shutting down");
+                    let goodbye = CloseFrame {
+                        code: close::GOING_AWAY.into(),
+                        reason: "server shutting down".into(),
+                    };
+                    let _ = ws.close(Some(goodbye)).await;
                     return;
                 }
             },
@@ -210,6 +236,7 @@ impl Server {
         };
         let report = session::run(ws, session, outbox, feed, self.shutdown.clone()).await;
         drop(slot);
+        *self.last_close.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let open = self.slots.taken();
         log::info!(
             "{peer}: disconnected: {}; {} messages sent ({open} open)",

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     // Each connection is a file descriptor: the usual soft limit of 1024 would cap a server
     // configured for thousands. The hard limit is what the system allows us.
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if (limit as usize) < config.max_connections + 64 => log::warn!(
+        Ok(limit) if (limit as usize) < config.max_connections.saturating_add(64) => log::warn!(
             "open files limit is {limit}: fewer than --max-connections {} can be served",
             config.max_connections
         ),

@@ -132,6 +132,11 @@ impl QueueSender {
         })
     }
 
+    /// Whether the connection is gone.
+    pub fn is_closed(&self) -> bool {
+        self.items.is_closed()
+    }
+
     /// Says how the connection closes once this sender is dropped and it has sent what the
     /// queue holds. The first word is the one that counts.
     pub fn close_with(&self, end: End) {

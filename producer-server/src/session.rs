@@ -14,7 +14,7 @@ use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use common::{close, Format};
 use futures::io::{AsyncRead, AsyncWrite};
-use futures::{pin_mut, select, FutureExt, SinkExt, StreamExt};
+use futures::{future, pin_mut, select, FutureExt, SinkExt, StreamExt};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -125,6 +125,7 @@ where
         sent: 0,
         ping_interval: config.ping_interval,
         next_ping: started + config.ping_interval,
+        pending: None,
     };
     let ending = {
         let feed = feed.fuse();
@@ -147,6 +148,9 @@ where
     let goodbye = async {
         match &ending {
             Ending::ShutDown => {
+                if writer.write_pending().await.is_err() {
+                    return;
+                }
                 while let Some(item) = outbox.try_next() {
                     if writer.write(item).await.is_err() {
                         return;
@@ -185,6 +189,9 @@ struct Writer<'a, S> {
     ping_interval: Duration,
     /// When the next ping is due.
     next_ping: Instant,
+    /// A frame taken from the outbox and not yet handed to the socket, and whether it is a
+    /// message of the stream (rather than a notice).
+    pending: Option<(Message, bool)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
@@ -253,19 +260,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
 
     /// Feeds one item to the socket, without flushing.
     async fn write(&mut self, item: Outgoing) -> Result<(), WsError> {
-        match item {
-            Outgoing::Message(message) => {
-                self.sink
-                    .feed(Message::Text(message.text(self.format)))
-                    .await?;
-                self.sent += 1;
-            }
-            Outgoing::Lost(range) => {
-                // Plain-text peers have no way to hear of it; the hub's log line says it.
-                if self.format == Format::JsonV1 {
-                    self.sink.feed(Message::text(range.encode())).await?;
-                }
-            }
+        self.pending = match item {
+            Outgoing::Message(message) => Some((Message::Text(message.text(self.format)), true)),
+            // Plain-text peers have no way to hear of it; the hub's log line says it.
+            Outgoing::Lost(_) if self.format == Format::Plain => None,
+            Outgoing::Lost(range) => Some((Message::text(range.encode()), false)),
+        };
+        self.write_pending().await
+    }
+
+    /// Feeds the frame taken from the outbox but not yet handed to the socket, if any. The frame
+    /// waits in `pending`, not in a future, while the socket is full: a writer interrupted then
+    /// (by shutdown) keeps it, and the goodbye still sends it, in its place.
+    async fn write_pending(&mut self) -> Result<(), WsError> {
+        if self.pending.is_none() {
+            return Ok(());
+        }
+        future::poll_fn(|cx| self.sink.poll_ready_unpin(cx)).await?;
+        if let Some((frame, of_the_stream)) = self.pending.take() {
+            self.sink.start_send_unpin(frame)?;
+            self.sent += u64::from(of_the_stream);
         }
         Ok(())
     }

@@ -33,9 +33,4 @@ impl ShutdownSignal {
         // Err means the trigger was dropped, which asks for shutdown as well.
         let _ = self.0.await;
     }
-
-    /// Whether shutdown has been asked for already.
-    pub fn is_pulled(&self) -> bool {
-        self.0.peek().is_some()
-    }
 }

@@ -83,3 +83,13 @@ fn interval_zero_delivers_200_000_messages_in_order() {
         assert_eq!(*line, (i + 1).to_string(), "line {}", i + 1);
     }
 }
+
+#[test]
+fn the_counter_ends_normally_at_the_largest_sequence_number() {
+    let server = Server::start(&["--interval", "0"]);
+    let url = format!("{}?from=9007199254740990", server.url);
+    let run = run_client(&[&url, "--json"], LIMIT);
+    assert!(run.status.success(), "Close 1000 at the end: {run:?}");
+    let seqs: Vec<u64> = envelopes(&run.stdout).iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [9007199254740990, 9007199254740991]);
+}

@@ -1,61 +1,85 @@
 //! The seed's producer: `1`, `2`, `3`, ... one per interval.
 
-use crate::outgoing::{Outgoing, Published, QueueSender};
+use crate::outgoing::{End, Outgoing, Published, QueueSender};
 use crate::runtime;
 use async_tungstenite::tungstenite::Utf8Bytes;
+use common::close;
+use common::frame::MAX_SEQ;
 use futures::stream::{self, Stream};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 
-/// The numbers from `first` on, as text, one per `interval` (as fast as they are taken when
-/// `interval` is zero).
-pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = Utf8Bytes> + Send {
+/// The numbers from `first` to [`MAX_SEQ`], each with its text, one per `interval` (as fast as
+/// they are taken when `interval` is zero).
+pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = (u64, Utf8Bytes)> + Send {
     let start = (first, Instant::now());
     stream::unfold(start, move |(seq, mut due)| async move {
+        if seq > MAX_SEQ {
+            return None;
+        }
         if !interval.is_zero() {
             // Aiming at start + n * interval, not sleeping a fixed time, keeps the rate exact
-            // however long each message waited to be taken.
+            // however long each message waited to be taken; but after a reader stalled, the
+            // missed ticks are not sent in a burst: the pace resumes from now.
             due += interval;
             let now = Instant::now();
             if due > now {
                 runtime::sleep(due - now).await;
+            } else {
+                due = now;
             }
         }
         // Formatted on the stack, then copied once into the frame's shared buffer.
         let text = Utf8Bytes::from(itoa::Buffer::new().format(seq));
-        Some((text, (seq + 1, due)))
+        Some(((seq, text), (seq + 1, due)))
     })
+}
+
+/// The data of [`numbers`] from 1, for the broadcast hub, which numbers messages itself in the
+/// same order.
+pub fn source(interval: Duration) -> impl Stream<Item = Utf8Bytes> + Send {
+    numbers(1, interval).map(|(_, text)| text)
 }
 
 /// One connection's own counter (per-connection mode), from `first`, into its queue. A full
 /// queue makes it wait: the seed's flow control, so a slow reader slows only its own counter.
-/// Returns when the connection is gone.
+/// Returns when the connection is gone, or the count is over.
 pub async fn feed(first: u64, interval: Duration, mut queue: QueueSender) {
     let numbers = numbers(first, interval);
     futures::pin_mut!(numbers);
-    for seq in first.. {
-        let Some(data) = numbers.next().await else {
-            return;
-        };
-        if queue
-            .send(Outgoing::Message(Published::now(seq, data)))
-            .await
-            .is_err()
-        {
+    while let Some((seq, text)) = numbers.next().await {
+        let message = Outgoing::Message(Published::now(seq, text));
+        if queue.send(message).await.is_err() {
             return;
         }
     }
+    queue.close_with(End {
+        code: close::NORMAL,
+        reason: "the counter reached 2^53 - 1",
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn first_texts(first: u64, n: usize) -> Vec<String> {
+        let numbers = futures::executor::block_on(
+            numbers(first, Duration::ZERO)
+                .map(|(_, text)| text.as_str().to_string())
+                .take(n)
+                .collect(),
+        );
+        numbers
+    }
+
     #[test]
     fn counts_from_first() {
-        let first: Vec<Utf8Bytes> =
-            futures::executor::block_on(numbers(41, Duration::ZERO).take(3).collect());
-        let first: Vec<&str> = first.iter().map(Utf8Bytes::as_str).collect();
-        assert_eq!(first, ["41", "42", "43"]);
+        assert_eq!(first_texts(41, 3), ["41", "42", "43"]);
+    }
+
+    #[test]
+    fn stops_at_the_largest_sequence_number() {
+        assert_eq!(first_texts(MAX_SEQ, 3), [MAX_SEQ.to_string()]);
     }
 }

@@ -9,6 +9,7 @@ use crate::runtime;
 use async_tungstenite::tungstenite::Utf8Bytes;
 use futures::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use futures::stream::{self, Stream, StreamExt};
+use std::collections::VecDeque;
 
 /// The longest message a line makes, in bytes: JSON-escaped, it stays within what a consumer
 /// accepts (`common::frame::MAX_FRAME_LEN`).
@@ -23,21 +24,24 @@ pub fn lines() -> impl Stream<Item = Utf8Bytes> + Send {
 struct Reader<R> {
     /// The input.
     input: BufReader<R>,
-    /// Bytes of the current line read but not yet sent (the start of a cut character).
-    carry: Vec<u8>,
+    /// Messages read and still to be sent, each with the number of its line.
+    pieces: VecDeque<(u64, Vec<u8>)>,
+    /// The start of a line too long to hold whole, read but not yet cut into messages.
+    partial: Vec<u8>,
     /// The number of the line being read, from 1, for warnings.
     line: u64,
-    /// Whether the line being read was already cut.
-    cut: bool,
+    /// The number of the last line warned about as long, so that it is warned about once.
+    warned_long: u64,
 }
 
 /// The lines of `input`, until its end or a read error (logged).
 pub fn lines_of<R: AsyncRead + Unpin + Send>(input: R) -> impl Stream<Item = String> + Send {
     let reader = Reader {
         input: BufReader::new(input),
-        carry: Vec::new(),
+        pieces: VecDeque::new(),
+        partial: Vec::new(),
         line: 1,
-        cut: false,
+        warned_long: 0,
     };
     stream::unfold(reader, |mut reader| async move {
         let message = reader.next_message().await?;
@@ -48,52 +52,79 @@ pub fn lines_of<R: AsyncRead + Unpin + Send>(input: R) -> impl Stream<Item = Str
 impl<R: AsyncRead + Unpin> Reader<R> {
     /// Reads the next message: a line, or the next piece of a long one.
     async fn next_message(&mut self) -> Option<String> {
-        let mut bytes = std::mem::take(&mut self.carry);
-        let room = (MAX_LINE_LEN + 1).saturating_sub(bytes.len()) as u64;
-        match (&mut self.input)
-            .take(room)
-            .read_until(b'\n', &mut bytes)
-            .await
-        {
-            Ok(0) if bytes.is_empty() => return None,
-            Ok(_) => {}
-            Err(error) => {
-                log::error!(
-                    "reading standard input failed at line {}: {error}; ending the stream",
+        loop {
+            if let Some((line, piece)) = self.pieces.pop_front() {
+                return Some(text(line, piece));
+            }
+            let mut bytes = std::mem::take(&mut self.partial);
+            // Room for a whole message and its line ending, so that the ending decides.
+            let room = (MAX_LINE_LEN + 2).saturating_sub(bytes.len()) as u64;
+            let read = (&mut self.input)
+                .take(room)
+                .read_until(b'\n', &mut bytes)
+                .await;
+            let complete = match read {
+                Ok(0) if bytes.is_empty() => return None,
+                Ok(0) => true,
+                Ok(_) => bytes.last() == Some(&b'\n') || bytes.len() < MAX_LINE_LEN + 2,
+                Err(error) => {
+                    log::error!(
+                        "reading standard input failed at line {}: {error}; ending the stream",
+                        self.line
+                    );
+                    return None;
+                }
+            };
+            if complete {
+                if bytes.last() == Some(&b'\n') {
+                    bytes.pop();
+                    if bytes.last() == Some(&b'\r') {
+                        bytes.pop();
+                    }
+                }
+                self.cut(&mut bytes);
+                self.pieces.push_back((self.line, bytes));
+                self.line += 1;
+            } else {
+                self.cut(&mut bytes);
+                self.partial = bytes;
+            }
+        }
+    }
+
+    /// Moves the leading pieces of `bytes` that reach [`MAX_LINE_LEN`] to `self.pieces`, each cut
+    /// between two characters; what remains is shorter than that.
+    fn cut(&mut self, bytes: &mut Vec<u8>) {
+        while bytes.len() > MAX_LINE_LEN {
+            if self.warned_long != self.line {
+                self.warned_long = self.line;
+                log::warn!(
+                    "line {} of standard input is over {MAX_LINE_LEN} bytes: sent as several messages",
                     self.line
                 );
-                return None;
             }
-        }
-        let number = self.line;
-        if bytes.last() == Some(&b'\n') {
-            bytes.pop();
-            if bytes.last() == Some(&b'\r') {
-                bytes.pop();
-            }
-            self.line += 1;
-            self.cut = false;
-        } else if bytes.len() > MAX_LINE_LEN {
-            // A long line: send what fits, up to the last whole character, and keep the rest.
+            // Back over continuation bytes (at most 3 in UTF-8), so no character is split.
             let mut end = MAX_LINE_LEN;
-            if let Err(error) = std::str::from_utf8(&bytes[..end]) {
-                if error.error_len().is_none() {
-                    end = error.valid_up_to();
-                }
+            while end > MAX_LINE_LEN - 3 && bytes[end] & 0xC0 == 0x80 {
+                end -= 1;
             }
-            self.carry = bytes.split_off(end);
-            if !self.cut {
-                log::warn!("line {number} of standard input is over {MAX_LINE_LEN} bytes: sent as several messages");
-            }
-            self.cut = true;
+            let rest = bytes.split_off(end);
+            self.pieces
+                .push_back((self.line, std::mem::replace(bytes, rest)));
         }
-        Some(match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(error) => {
-                log::warn!("line {number} of standard input is not valid UTF-8: invalid bytes sent as U+FFFD");
-                String::from_utf8_lossy(error.as_bytes()).into_owned()
-            }
-        })
+    }
+}
+
+/// The text of a message from line number `line`, its invalid UTF-8 replaced and warned about.
+fn text(line: u64, bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            log::warn!(
+                "line {line} of standard input is not valid UTF-8: invalid bytes sent as U+FFFD"
+            );
+            String::from_utf8_lossy(error.as_bytes()).into_owned()
+        }
     }
 }
 
@@ -115,6 +146,27 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced_not_dropped() {
         assert_eq!(read(b"ok\nbad \xff byte\n"), ["ok", "bad \u{fffd} byte"]);
+    }
+
+    #[test]
+    fn a_line_of_the_largest_size_with_crlf_is_one_message() {
+        let mut input = "a".repeat(MAX_LINE_LEN).into_bytes();
+        input.extend_from_slice(b"\r\nnext\n");
+        let messages = read(&input);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].len(), MAX_LINE_LEN);
+        assert_eq!(messages[1], "next");
+    }
+
+    #[test]
+    fn an_invalid_byte_does_not_move_the_cut_into_a_character() {
+        let mut line = b"\xff".to_vec();
+        line.extend_from_slice("a".repeat(MAX_LINE_LEN - 2).as_bytes());
+        line.extend_from_slice("é end\n".as_bytes());
+        let messages = read(&line);
+        assert_eq!(messages.len(), 2);
+        assert!(messages[0].starts_with('\u{fffd}') && !messages[0].ends_with('\u{fffd}'));
+        assert_eq!(messages[1], "é end");
     }
 
     #[test]
