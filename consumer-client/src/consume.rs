@@ -24,6 +24,15 @@ pub struct Progress {
     pub expected: Option<u64>,
 }
 
+/// When to stop waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Stop after printing this many messages in all.
+    pub count: Option<u64>,
+    /// Give up on a server silent (no frame at all, not even a ping) for this long; zero for never.
+    pub silence: Duration,
+}
+
 /// A planned end of consuming.
 #[derive(Debug)]
 pub enum Stop {
@@ -46,8 +55,12 @@ pub async fn consume<W: Write>(
     progress: &mut Progress,
     printer: &mut Printer<W>,
     notices: &mut impl Notices,
-    limit: Option<u64>,
+    limits: Limits,
 ) -> Result<Stop, ClientError> {
+    let Limits {
+        count: limit,
+        silence,
+    } = limits;
     let Connection { mut ws, format } = connection;
     loop {
         if limit.is_some_and(|limit| progress.printed >= limit) {
@@ -65,7 +78,13 @@ pub async fn consume<W: Write>(
             None => {
                 // The stream paused: whatever is printed must reach the reader now.
                 printer.flush().map_err(ClientError::Output)?;
-                ws.next().await
+                if silence.is_zero() {
+                    ws.next().await
+                } else {
+                    runtime::timeout(silence, ws.next())
+                        .await
+                        .ok_or(ClientError::Silent(silence))?
+                }
             }
         };
         match next {

@@ -4,11 +4,13 @@
 //! - `main.rs`: the command line and the exit code; calls [`run`].
 //! - [`options`]: the command-line options.
 //! - [`connection`]: the URL, the TCP connection, the handshake, the subprotocol.
-//! - [`consume`]: one connection's frames: decoding, ordering, printing.
+//! - [`consume`]: one connection's frames: decoding, ordering, printing, silence.
+//! - [`backoff`]: the pauses between reconnections.
 //! - [`output`]: batched printing, flushed whenever the stream pauses.
 //! - [`error`]: every reason to stop, each a one-line message.
 //! - [`runtime`]: everything taken from async-std, in one place.
 
+pub mod backoff;
 pub mod connection;
 pub mod consume;
 pub mod error;
@@ -16,8 +18,10 @@ pub mod options;
 pub mod output;
 pub mod runtime;
 
+use backoff::Backoff;
+use common::close;
 use connection::Target;
-use consume::{Notices, Progress};
+use consume::{Limits, Notices, Progress, Stop};
 use error::ClientError;
 use options::Options;
 use output::Printer;
@@ -39,6 +43,7 @@ pub async fn run(options: Options) -> ExitCode {
     }
 }
 
+/// Consumes the stream, connecting again after each drop when `--reconnect` asks for it.
 async fn consume_stream(options: &Options) -> Result<(), ClientError> {
     let target = Target::parse(&options.url)?;
     let mut printer = Printer::new(std::io::stdout().lock(), options.json);
@@ -47,16 +52,50 @@ async fn consume_stream(options: &Options) -> Result<(), ClientError> {
         printed: 0,
         expected: options.from,
     };
-    let connection = connection::connect(&target, progress.expected).await?;
-    consume::consume(
-        connection,
-        &mut progress,
-        &mut printer,
-        &mut notices,
-        options.count,
-    )
-    .await?;
-    Ok(())
+    let limits = Limits {
+        count: options.count,
+        silence: options.silence_timeout,
+    };
+    let mut backoff = Backoff::default();
+    loop {
+        let printed_before = progress.printed;
+        let outcome = match connection::connect(&target, progress.expected).await {
+            Ok(connection) => {
+                consume::consume(
+                    connection,
+                    &mut progress,
+                    &mut printer,
+                    &mut notices,
+                    limits,
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        printer.flush().map_err(ClientError::Output)?;
+        let reason = match outcome {
+            Ok(Stop::CountReached) => return Ok(()),
+            // A server going away (1001) may well come back: worth waiting for when asked to.
+            Ok(Stop::ServerClosed(info)) if options.reconnect && info.code == close::GOING_AWAY => {
+                ClientError::Closed(info)
+            }
+            Ok(Stop::ServerClosed(_)) => return Ok(()),
+            Err(error) if options.reconnect && error.is_transient() => error,
+            Err(error) => return Err(error),
+        };
+        if progress.printed > printed_before {
+            backoff.reset();
+        }
+        let pause = backoff.next_pause();
+        let from = progress
+            .expected
+            .map_or("the live edge".to_string(), |seq| seq.to_string());
+        eprintln!(
+            "consumer-client: {}: {reason}; reconnecting in {pause:.1?} from {from}",
+            options.url
+        );
+        runtime::sleep(pause).await;
+    }
 }
 
 /// Reports the stream's notices as lines on stderr.

@@ -25,6 +25,22 @@ pub struct Options {
     /// The first sequence number wanted (sent to the server as ?from=N)
     #[structopt(long, parse(try_from_str = parse_seq))]
     pub from: Option<u64>,
+
+    /// When the connection drops, retry with backoff and resume after the last message printed
+    #[structopt(long)]
+    pub reconnect: bool,
+
+    /// Give up on a server that sends nothing, not even a ping, for this long (0: wait forever)
+    #[structopt(long, default_value = "45s", parse(try_from_str = parse_duration))]
+    pub silence_timeout: std::time::Duration,
+}
+
+/// A duration such as `45s` or `500ms`; a bare `0` is zero.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(text).map_err(|e| format!("{e}; write a duration such as 45s or 0"))
 }
 
 /// A sequence number: a whole number of at least 1.

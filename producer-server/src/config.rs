@@ -22,9 +22,29 @@ pub struct Config {
     #[structopt(long, default_value = "1s", parse(try_from_str = parse_duration))]
     pub interval: Duration,
 
-    /// Messages a connection's queue holds; when it is full the connection's producer waits
+    /// Where messages come from: counter (1, 2, 3, ...) or stdin (one message per line, always
+    /// broadcast; the server exits 0 once every consumer has had the last line)
+    #[structopt(long, default_value = "counter", possible_values = &["counter", "stdin"])]
+    pub source: SourceKind,
+
+    /// One producer for every connection, instead of one each; consumers join at the live edge
+    /// unless they ask for earlier messages with ?from=N
+    #[structopt(long)]
+    pub broadcast: bool,
+
+    /// Messages a connection's queue holds. When it is full, the connection's own producer waits
+    /// (per-connection mode), or the connection is closed with 4000 slow consumer (broadcast)
     #[structopt(long, default_value = "1024")]
     pub queue: NonZeroUsize,
+
+    /// Messages kept in broadcast mode for consumers that resume with ?from=N
+    #[structopt(long, default_value = "10000")]
+    pub history: usize,
+
+    /// Time between the pings sent to each client, 0 for none; a client that answers nothing for
+    /// two of them is dropped
+    #[structopt(long, default_value = "15s", parse(try_from_str = parse_duration))]
+    pub ping_interval: Duration,
 
     /// Largest message a client may send, in bytes (clients have nothing to send but control
     /// frames); a larger one is answered with Close 1009
@@ -34,6 +54,34 @@ pub struct Config {
     /// Time a new connection has to complete its WebSocket handshake before it is dropped
     #[structopt(long, default_value = "10s", parse(try_from_str = parse_positive_duration))]
     pub handshake_timeout: Duration,
+}
+
+impl Config {
+    /// Whether one producer serves every connection.
+    pub fn is_broadcast(&self) -> bool {
+        self.broadcast || self.source == SourceKind::Stdin
+    }
+}
+
+/// Where messages come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// `1`, `2`, `3`, ... one per `--interval`.
+    Counter,
+    /// One message per line of standard input.
+    Stdin,
+}
+
+impl std::str::FromStr for SourceKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "counter" => Ok(SourceKind::Counter),
+            "stdin" => Ok(SourceKind::Stdin),
+            other => Err(format!("unknown source {other:?}; use counter or stdin")),
+        }
+    }
 }
 
 /// A duration such as `1s`, `250ms` or `1m 30s`; a bare `0` is zero.
@@ -71,5 +119,12 @@ mod tests {
         let config = Config::from_iter_safe(["producer-server"]).unwrap();
         assert_eq!(config.addr.to_string(), "127.0.0.1:8765");
         assert_eq!(config.interval, Duration::from_secs(1));
+        assert!(!config.is_broadcast());
+    }
+
+    #[test]
+    fn stdin_is_always_broadcast() {
+        let config = Config::from_iter_safe(["producer-server", "--source", "stdin"]).unwrap();
+        assert!(config.is_broadcast());
     }
 }

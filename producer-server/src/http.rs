@@ -149,15 +149,17 @@ impl PlainResponse {
 
     /// Sends the response; the connection is closed afterwards.
     pub async fn send<S: AsyncWrite + Unpin>(&self, stream: &mut S) -> io::Result<()> {
-        let head = format!(
-            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
+        // One write, so head and body leave in one segment: a WebSocket client that reads only
+        // what came with the head (tungstenite does) still gets the reason.
+        let response = format!(
+            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n{}",
             self.status,
             self.content_type,
             self.body.len(),
-            self.extra_headers
+            self.extra_headers,
+            self.body
         );
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(self.body.as_bytes()).await?;
+        stream.write_all(response.as_bytes()).await?;
         stream.flush().await
     }
 }

@@ -6,19 +6,23 @@
 //! - [`listener`]: the accept loop; per connection, the HTTP request, the handshake, the session.
 //! - [`http`]: reading request heads and answering plain HTTP requests.
 //! - [`handshake`]: the WebSocket upgrade and the subprotocol choice.
-//! - [`source`]: where messages come from (the counter).
-//! - [`outgoing`]: what a connection's bounded queue carries.
-//! - [`session`]: one connection's writer (batching) and reader, and its goodbye.
+//! - [`source`]: where messages come from (the counter, standard input).
+//! - [`hub`]: broadcast mode: one producer, its history, every subscriber's queue.
+//! - [`outgoing`]: a connection's bounded queue and what it carries.
+//! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
 //! - [`shutdown`]: the stop signal.
 //! - [`runtime`]: everything taken from async-std, in one place.
 //!
 //! # Invariants
 //! - Only a session's writer writes to its socket.
-//! - Every queue is bounded: a slow reader makes its producer wait, it never grows memory.
+//! - Every queue is bounded: a slow reader makes its own producer wait (per-connection mode) or
+//!   is closed as slow (broadcast); it never grows memory.
+//! - Only the hub touches the history and the list of subscribers.
 
 pub mod config;
 pub mod handshake;
 pub mod http;
+pub mod hub;
 pub mod listener;
 pub mod outgoing;
 pub mod rewind;

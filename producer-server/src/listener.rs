@@ -2,33 +2,51 @@
 //!
 //! Errors of one connection are logged here, where its task is spawned, and never end the loop.
 
-use crate::config::Config;
+use crate::config::{Config, SourceKind};
 use crate::handshake;
 use crate::http::{self, PlainResponse, RequestKind};
+use crate::hub::{self, HubConfig, HubHandle};
+use crate::outgoing::{queue, Outbox};
 use crate::rewind::Rewind;
 use crate::runtime::{self, TcpListener, TcpStream};
-use crate::session;
-use crate::shutdown::ShutdownSignal;
-use crate::source::counter;
+use crate::session::{self, SessionConfig};
+use crate::shutdown::{shutdown_pair, ShutdownSignal};
+use crate::source::{counter, stdin, Source};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
 use common::{resume, Format};
 use futures::channel::mpsc;
-use futures::{pin_mut, select, FutureExt, StreamExt};
+use futures::future::{self, FutureExt};
+use futures::{pin_mut, select, StreamExt};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long connections get to say goodbye once shutdown is asked for, on top of their own
 /// goodbye limit; the server exits within 2 seconds of SIGINT or SIGTERM whatever they do.
 const SHUTDOWN_LIMIT: Duration = Duration::from_millis(1500);
 
+/// How long consumers get to receive the rest of a stream that ended (standard input closed)
+/// before the server stops waiting for them and shuts down.
+const END_OF_STREAM_LIMIT: Duration = Duration::from_secs(10);
+
+/// How often to look whether every consumer has the whole of a stream that ended.
+const END_CHECK_PERIOD: Duration = Duration::from_millis(50);
+
 /// Pause after a failed accept (such as too many open files), doubled up to [`MAX_ACCEPT_PAUSE`]
 /// while failures go on, so that the loop neither spins nor gives up.
 const FIRST_ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+
+/// Where each connection's messages come from.
+enum Mode {
+    /// Each connection runs its own counter, as in the seed.
+    PerConnection,
+    /// One hub serves every connection.
+    Broadcast(HubHandle),
+}
 
 /// What every connection task shares.
 struct Server {
@@ -36,33 +54,80 @@ struct Server {
     config: Config,
     /// Limits and buffer sizes of every WebSocket.
     ws_config: WebSocketConfig,
+    /// Where messages come from.
+    mode: Mode,
     /// Tells sessions to say goodbye.
     shutdown: ShutdownSignal,
     /// Connections open now, for the logs.
     open: AtomicUsize,
 }
 
-/// Serves `listener` until `shutdown`, then gives every connection its goodbye and returns.
+/// Serves `listener` until `shutdown`, or until the stream ends, then gives every connection
+/// its goodbye and returns.
 pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSignal) {
     let ws_config = WebSocketConfig::default()
         // Clients send only control frames: a small read buffer is plenty.
         .read_buffer_size(4 * 1024)
         .max_message_size(Some(config.max_message_size))
         .max_frame_size(Some(config.max_message_size));
+    // Sessions and the hub stop on their own signal: when the stream ends, they are given time
+    // to finish before it is pulled.
+    let (stop_sessions, sessions_stop) = shutdown_pair();
+    let (mode, stream_over) = if config.is_broadcast() {
+        let source: Source = match config.source {
+            SourceKind::Counter => counter::numbers(1, config.interval).boxed(),
+            SourceKind::Stdin => stdin::lines().boxed(),
+        };
+        let hub_config = HubConfig {
+            queue: config.queue,
+            history: config.history,
+            produce_on_demand: config.source == SourceKind::Counter && config.interval.is_zero(),
+        };
+        let (hub, done) = hub::start(source, hub_config, sessions_stop.clone());
+        (Mode::Broadcast(hub), done.map(|_| ()).left_future())
+    } else {
+        (Mode::PerConnection, future::pending().right_future())
+    };
     let server = Arc::new(Server {
         config,
         ws_config,
-        shutdown: shutdown.clone(),
+        mode,
+        shutdown: sessions_stop,
         open: AtomicUsize::new(0),
     });
     // Every connection task holds a clone of `alive`; `all_gone` ends when the last is dropped.
     let (alive, mut all_gone) = mpsc::channel::<Infallible>(0);
     let stop = shutdown.wait().fuse();
-    pin_mut!(stop);
+    let stream_over = stream_over.fuse();
+    pin_mut!(stop, stream_over);
     let mut pause = FIRST_ACCEPT_PAUSE;
-    loop {
+    // Once the stream is over, accepting goes on (consumers dropped as slow may come back for
+    // the rest, from history) until every connection is done.
+    let mut over_since: Option<Instant> = None;
+    let finished = loop {
+        let check = async {
+            match over_since {
+                Some(_) => runtime::sleep(END_CHECK_PERIOD).await,
+                None => future::pending().await,
+            }
+        };
         let accepted = select! {
-            () = stop => break,
+            () = stop => break false,
+            () = stream_over => {
+                let open = server.open.load(Ordering::Relaxed);
+                log::info!("the stream is over: waiting for {open} connections to receive all of it");
+                over_since = Some(Instant::now());
+                continue;
+            }
+            () = check.fuse() => {
+                if server.open.load(Ordering::Relaxed) == 0 {
+                    break true;
+                }
+                if over_since.is_some_and(|since| since.elapsed() > END_OF_STREAM_LIMIT) {
+                    break false;
+                }
+                continue;
+            }
             accepted = listener.accept().fuse() => accepted,
         };
         match accepted {
@@ -81,11 +146,16 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
                 pause = (pause * 2).min(MAX_ACCEPT_PAUSE);
             }
         }
-    }
+    };
     drop(listener);
     drop(alive);
-    let open = server.open.load(Ordering::Relaxed);
-    log::info!("shutting down: no longer accepting, closing {open} connections");
+    if finished {
+        log::info!("every consumer has the whole stream: exiting");
+    } else {
+        let open = server.open.load(Ordering::Relaxed);
+        log::info!("shutting down: no longer accepting, closing {open} connections");
+    }
+    stop_sessions.pull();
     if runtime::timeout(SHUTDOWN_LIMIT, all_gone.next())
         .await
         .is_none()
@@ -104,27 +174,45 @@ impl Server {
             log::info!("{peer}: dropped: handshake not completed within {limit:?}");
             return;
         };
-        let Some((ws, format, from)) = accepted else {
+        let Some((mut ws, format, from)) = accepted else {
             return;
         };
+        let (outbox, feed) = match &self.mode {
+            Mode::PerConnection => {
+                let (sender, queue) = queue(self.config.queue);
+                let feed = counter::feed(from.unwrap_or(1), self.config.interval, sender);
+                (Outbox::new(Vec::new(), queue), feed.left_future())
+            }
+            Mode::Broadcast(hub) => match hub.subscribe(peer, from).await {
+                Some(subscription) => (
+                    Outbox::new(subscription.backlog, subscription.queue),
+                    future::pending().right_future(),
+                ),
+                None => {
+                    log::info!("{peer}: turned away: the stream is over");
+                    let _ = ws.close(None).await;
+                    return;
+                }
+            },
+        };
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
-        let first = from.unwrap_or(1);
-        log::info!("{peer}: connected ({format}, from {first}; {open} open)");
-        let (queue_in, queue_out) = mpsc::channel(self.queue_buffer());
-        let feed = counter::count(first, self.config.interval, queue_in);
-        let report = session::run(ws, format, queue_out, feed, self.shutdown.clone()).await;
+        let start = match (from, &self.mode) {
+            (Some(seq), _) => seq.to_string(),
+            (None, Mode::PerConnection) => "1".to_string(),
+            (None, Mode::Broadcast(_)) => "the live edge".to_string(),
+        };
+        log::info!("{peer}: connected ({format}, from {start}; {open} open)");
+        let session = SessionConfig {
+            format,
+            ping_interval: self.config.ping_interval,
+        };
+        let report = session::run(ws, session, outbox, feed, self.shutdown.clone()).await;
         let open = self.open.fetch_sub(1, Ordering::Relaxed) - 1;
         log::info!(
             "{peer}: disconnected: {}; {} messages sent ({open} open)",
             report.ending,
             report.sent
         );
-    }
-
-    /// The `buffer` argument of `mpsc::channel` that gives a queue of `--queue` messages: a
-    /// futures channel holds `buffer` messages plus one per sender, and each queue has one.
-    fn queue_buffer(&self) -> usize {
-        self.config.queue.get() - 1
     }
 
     /// Reads the request, answers it if it is not a WebSocket upgrade, and otherwise completes the

@@ -1,7 +1,12 @@
-//! What travels through a connection's bounded queue, from a source to the session's writer.
+//! What travels through a connection's bounded queue, from a source to the session's writer,
+//! and the queue itself.
 
 use async_tungstenite::tungstenite::Utf8Bytes;
-use common::{Envelope, Format, LostRange};
+use common::{close, Envelope, Format, LostRange};
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, OnceLock};
 
 /// One message of a stream, shared by every subscriber that receives it.
@@ -53,11 +58,137 @@ pub enum Outgoing {
     Message(Arc<Published>),
     /// Messages the consumer asked for that are gone.
     Lost(LostRange),
-    /// The stream is over: close the connection with this code and reason.
-    End {
-        /// A close code from [`common::close`].
-        code: u16,
-        /// Why, for the peer and the logs.
-        reason: &'static str,
-    },
+}
+
+/// Why a queue ended: the close code and reason its connection is closed with, once it has
+/// sent everything the queue still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct End {
+    /// A close code from [`common::close`].
+    pub code: u16,
+    /// Why, for the peer and the logs.
+    pub reason: &'static str,
+}
+
+/// The producing end of a connection's bounded queue.
+pub struct QueueSender {
+    /// The queue.
+    items: mpsc::Sender<Outgoing>,
+    /// Set once, just before the queue is let go, so the connection knows how to close.
+    end: Arc<OnceLock<End>>,
+}
+
+/// The consuming end of a connection's bounded queue.
+pub struct Queue {
+    /// The queue.
+    items: mpsc::Receiver<Outgoing>,
+    /// Why the producer let go of the queue, if it said.
+    end: Arc<OnceLock<End>>,
+}
+
+/// A queue holding at most `capacity` items.
+pub fn queue(capacity: NonZeroUsize) -> (QueueSender, Queue) {
+    // A futures channel holds `buffer` items plus one per sender, and each queue has one sender.
+    let (items_in, items_out) = mpsc::channel(capacity.get() - 1);
+    let end = Arc::new(OnceLock::new());
+    (
+        QueueSender {
+            items: items_in,
+            end: Arc::clone(&end),
+        },
+        Queue {
+            items: items_out,
+            end,
+        },
+    )
+}
+
+/// Why an item could not be queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue is full: the connection is not keeping up.
+    Full,
+    /// The connection is gone.
+    Gone,
+}
+
+impl QueueSender {
+    /// Queues `item`, waiting while the queue is full. `Err` when the connection is gone.
+    pub async fn send(&mut self, item: Outgoing) -> Result<(), Refused> {
+        self.items.send(item).await.map_err(|_| Refused::Gone)
+    }
+
+    /// Queues `item` if there is room now.
+    pub fn try_send(&mut self, item: Outgoing) -> Result<(), Refused> {
+        self.items.try_send(item).map_err(|error| {
+            if error.is_full() {
+                Refused::Full
+            } else {
+                Refused::Gone
+            }
+        })
+    }
+
+    /// Says how the connection closes once this sender is dropped and it has sent what the
+    /// queue holds. The first word is the one that counts.
+    pub fn close_with(&self, end: End) {
+        let _ = self.end.set(end);
+    }
+}
+
+impl Queue {
+    /// The next item, waiting for one; `None` once the producer let go and all is sent.
+    pub async fn next(&mut self) -> Option<Outgoing> {
+        self.items.next().await
+    }
+
+    /// The next item if one is ready now.
+    pub fn try_next(&mut self) -> Option<Outgoing> {
+        self.items.try_recv().ok()
+    }
+
+    /// How to close once the queue is over. A producer that let go without saying why has
+    /// stopped streaming, which is the server going away.
+    pub fn end(&self) -> End {
+        self.end.get().copied().unwrap_or(End {
+            code: close::GOING_AWAY,
+            reason: "stream stopped",
+        })
+    }
+}
+
+/// What a connection sends: first its backlog (the history it asked for), then its live queue.
+pub struct Outbox {
+    /// Items to send before the queue's.
+    backlog: VecDeque<Outgoing>,
+    /// The live items.
+    queue: Queue,
+}
+
+impl Outbox {
+    /// `backlog`, then whatever `queue` brings.
+    pub fn new(backlog: Vec<Outgoing>, queue: Queue) -> Self {
+        Outbox {
+            backlog: backlog.into(),
+            queue,
+        }
+    }
+
+    /// The next item, waiting for one; `None` once everything is sent and the producer let go.
+    pub async fn next(&mut self) -> Option<Outgoing> {
+        match self.backlog.pop_front() {
+            Some(item) => Some(item),
+            None => self.queue.next().await,
+        }
+    }
+
+    /// The next item if one is ready now.
+    pub fn try_next(&mut self) -> Option<Outgoing> {
+        self.backlog.pop_front().or_else(|| self.queue.try_next())
+    }
+
+    /// How to close once everything is sent.
+    pub fn end(&self) -> End {
+        self.queue.end()
+    }
 }

@@ -35,3 +35,13 @@ pub fn termination_signals() -> std::io::Result<impl Stream<Item = i32>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     signal_hook_async_std::Signals::new([SIGINT, SIGTERM])
 }
+
+/// Lets other tasks run before going on: a busy producer must not starve the writers it feeds.
+pub async fn yield_now() {
+    async_std::task::yield_now().await
+}
+
+/// The process's standard input, readable without blocking a runtime thread.
+pub fn stdin() -> impl futures::io::AsyncRead + Unpin + Send {
+    async_std::io::stdin()
+}

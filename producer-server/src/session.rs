@@ -1,29 +1,30 @@
-//! One WebSocket connection after its handshake: its single writer, its reader, its goodbye.
+//! One WebSocket connection after its handshake: its single writer, its reader, its keepalive
+//! and its goodbye.
 //!
-//! Only the writer writes to the socket. It drains the connection's bounded queue in batches:
-//! it feeds frames while the queue has more ready and flushes when it runs dry, so a fast
-//! stream costs one system call per batch instead of one per message.
+//! Only the writer writes to the socket. It drains the connection's outbox in batches: it feeds
+//! frames while more are ready and flushes when it runs dry, so a fast stream costs one system
+//! call per batch instead of one per message.
 
-use crate::outgoing::Outgoing;
+use crate::outgoing::{End, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
-use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use common::{close, Format};
-use futures::channel::mpsc;
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{pin_mut, select, FutureExt, SinkExt, StreamExt};
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-/// Most frames fed before a flush, so that a queue that never runs dry still reaches the peer.
+/// Most frames fed before a flush, so that an outbox that never runs dry still reaches the peer.
 const MAX_BATCH: usize = 256;
 
-/// How long the goodbye may take: the remaining queue, the close frame, the peer's reply. A peer
-/// that does not read cannot hold a shutting-down server past its 2-second promise.
+/// How long the goodbye may take: the rest of the queue, the close frame, the peer's reply. A
+/// peer that does not read cannot hold a shutting-down server past its 2-second promise.
 const GOODBYE_LIMIT: Duration = Duration::from_millis(1000);
 
 /// How a session ended, for the log line.
@@ -40,15 +41,12 @@ pub enum Ending {
         /// What the client did.
         error: WsError,
     },
+    /// The client answered no ping for this long; the connection was dropped.
+    Unresponsive(Duration),
     /// Writing to the client failed.
     WriteFailed(WsError),
-    /// The stream ended; the client was sent a close frame with `code`.
-    StreamEnded {
-        /// The close code sent.
-        code: u16,
-        /// The reason sent with it.
-        reason: &'static str,
-    },
+    /// The stream ended for this client; it was sent a close frame saying why.
+    StreamEnded(End),
     /// The server is shutting down; the client was sent Close 1001.
     ShutDown,
 }
@@ -73,8 +71,17 @@ impl fmt::Display for Ending {
                     close::describe(*code)
                 )
             }
+            Ending::Unresponsive(silence) => {
+                write!(f, "dropped: no answer to pings for {silence:?}")
+            }
             Ending::WriteFailed(error) => write!(f, "write failed: {error}"),
-            Ending::StreamEnded { code, reason } => write!(f, "closed with {code} ({reason})"),
+            Ending::StreamEnded(End { code, reason }) => {
+                write!(
+                    f,
+                    "closed with {code} ({}): {reason}",
+                    close::describe(*code)
+                )
+            }
             Ending::ShutDown => write!(f, "closed with 1001 (server shutting down)"),
         }
     }
@@ -88,12 +95,21 @@ pub struct Report {
     pub sent: u64,
 }
 
-/// Serves one connection until it ends: sends what arrives in `queue`, in `format`, while
-/// `feed` (the connection's own producer, if it has one) fills it.
+/// How a session runs.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionConfig {
+    /// How messages are framed for this peer.
+    pub format: Format,
+    /// Time between pings; zero for none. A peer silent for two of them is dropped.
+    pub ping_interval: Duration,
+}
+
+/// Serves one connection until it ends: sends what `outbox` holds, while `feed` (the
+/// connection's own producer, if it has one) fills it.
 pub async fn run<S>(
     ws: WebSocketStream<S>,
-    format: Format,
-    mut queue: mpsc::Receiver<Outgoing>,
+    config: SessionConfig,
+    mut outbox: Outbox,
     feed: impl Future<Output = ()>,
     shutdown: ShutdownSignal,
 ) -> Report
@@ -101,31 +117,37 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut sink, mut incoming) = ws.split();
+    let started = Instant::now();
+    let heard = AtomicU64::new(0);
     let mut writer = Writer {
         sink: &mut sink,
-        format,
+        format: config.format,
         sent: 0,
+        ping_interval: config.ping_interval,
+        next_ping: started + config.ping_interval,
     };
     let ending = {
         let feed = feed.fuse();
-        let writing = writer.drain(&mut queue).fuse();
-        let reading = read_until_closed(&mut incoming).fuse();
+        let writing = writer.drain(&mut outbox).fuse();
+        let reading = read_until_closed(&mut incoming, started, &heard).fuse();
+        let watching = watch_liveness(config.ping_interval, started, &heard).fuse();
         let stop = shutdown.wait().fuse();
-        pin_mut!(feed, writing, reading, stop);
+        pin_mut!(feed, writing, reading, watching, stop);
         loop {
             select! {
                 () = feed => {}
                 ending = writing => break ending,
                 ending = reading => break ending,
+                ending = watching => break ending,
                 () = stop => break Ending::ShutDown,
             }
         }
     };
-    // The producer is gone now: what the queue holds is all there will be.
+    // The producer is gone now: what the outbox holds is all there will be.
     let goodbye = async {
         match &ending {
             Ending::ShutDown => {
-                while let Ok(item) = queue.try_recv() {
+                while let Some(item) = outbox.try_next() {
                     if writer.write(item).await.is_err() {
                         return;
                     }
@@ -135,12 +157,13 @@ where
                     .await;
                 await_close_reply(&mut incoming).await;
             }
-            Ending::StreamEnded { .. } => await_close_reply(&mut incoming).await,
+            Ending::StreamEnded(_) | Ending::ClientClosed(_) => {
+                await_close_reply(&mut incoming).await
+            }
             Ending::ClientFailed { code, error } => {
                 let _ = writer.close(*code, &error.to_string()).await;
             }
-            Ending::ClientClosed(_) => await_close_reply(&mut incoming).await,
-            Ending::ClientVanished | Ending::WriteFailed(_) => {}
+            Ending::ClientVanished | Ending::WriteFailed(_) | Ending::Unresponsive(_) => {}
         }
     };
     runtime::timeout(GOODBYE_LIMIT, goodbye).await;
@@ -158,30 +181,43 @@ struct Writer<'a, S> {
     format: Format,
     /// Messages of the stream sent so far.
     sent: u64,
+    /// Time between pings; zero for none.
+    ping_interval: Duration,
+    /// When the next ping is due.
+    next_ping: Instant,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
-    /// Sends what the queue holds, batch by batch, until the stream ends or the peer fails.
-    async fn drain(&mut self, queue: &mut mpsc::Receiver<Outgoing>) -> Ending {
+    /// Sends the outbox, batch by batch, with pings when due, until it is over or the peer fails.
+    async fn drain(&mut self, outbox: &mut Outbox) -> Ending {
         loop {
-            let Some(first) = queue.next().await else {
-                return Ending::StreamEnded {
-                    code: close::GOING_AWAY,
-                    reason: "stream ended",
-                };
+            let first = match outbox.try_next() {
+                Some(item) => item,
+                None => match self.wait(outbox).await {
+                    Ok(Some(item)) => item,
+                    Ok(None) => {
+                        let end = outbox.end();
+                        return match self.close(end.code, end.reason).await {
+                            Ok(()) => Ending::StreamEnded(end),
+                            Err(error) => Ending::WriteFailed(error),
+                        };
+                    }
+                    Err(error) => return Ending::WriteFailed(error),
+                },
             };
             let mut next = Some(first);
             let mut batch = 0;
             while let Some(item) = next.take() {
-                match self.write(item).await {
-                    Ok(None) => {}
-                    Ok(Some(ending)) => return ending,
-                    Err(error) => return Ending::WriteFailed(error),
+                if let Err(error) = self.write(item).await {
+                    return Ending::WriteFailed(error);
                 }
                 batch += 1;
                 if batch < MAX_BATCH {
-                    next = queue.try_recv().ok();
+                    next = outbox.try_next();
                 }
+            }
+            if let Err(error) = self.ping_if_due().await {
+                return Ending::WriteFailed(error);
             }
             if let Err(error) = self.sink.flush().await {
                 return Ending::WriteFailed(error);
@@ -189,8 +225,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
         }
     }
 
-    /// Feeds one item to the socket (without flushing); `Some` when it ended the stream.
-    async fn write(&mut self, item: Outgoing) -> Result<Option<Ending>, WsError> {
+    /// Waits for the next item, sending pings meanwhile when they fall due.
+    async fn wait(&mut self, outbox: &mut Outbox) -> Result<Option<Outgoing>, WsError> {
+        loop {
+            if self.ping_interval.is_zero() {
+                return Ok(outbox.next().await);
+            }
+            let until_ping = self.next_ping.saturating_duration_since(Instant::now());
+            select! {
+                item = outbox.next().fuse() => return Ok(item),
+                () = runtime::sleep(until_ping).fuse() => {
+                    self.ping_if_due().await?;
+                    self.sink.flush().await?;
+                }
+            }
+        }
+    }
+
+    /// Feeds a ping if one is due.
+    async fn ping_if_due(&mut self) -> Result<(), WsError> {
+        if self.ping_interval.is_zero() || Instant::now() < self.next_ping {
+            return Ok(());
+        }
+        self.next_ping = Instant::now() + self.ping_interval;
+        self.sink.feed(Message::Ping(Bytes::new())).await
+    }
+
+    /// Feeds one item to the socket, without flushing.
+    async fn write(&mut self, item: Outgoing) -> Result<(), WsError> {
         match item {
             Outgoing::Message(message) => {
                 self.sink
@@ -199,16 +261,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
                 self.sent += 1;
             }
             Outgoing::Lost(range) => {
+                // Plain-text peers have no way to hear of it; the hub's log line says it.
                 if self.format == Format::JsonV1 {
                     self.sink.feed(Message::text(range.encode())).await?;
                 }
             }
-            Outgoing::End { code, reason } => {
-                self.close(code, reason).await?;
-                return Ok(Some(Ending::StreamEnded { code, reason }));
-            }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Sends a close frame, after everything fed before it.
@@ -221,13 +280,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
     }
 }
 
-/// Reads until the client closes or fails. Clients send only control frames: tungstenite answers
-/// pings itself, and data frames within `--max-message-size` are ignored.
-async fn read_until_closed<S>(incoming: &mut WebSocketReceiver<S>) -> Ending
+/// Reads until the client closes or fails, noting in `heard` when it last said anything (as
+/// milliseconds after `started`). Clients send only control frames: tungstenite answers pings
+/// itself, and data frames within `--max-message-size` are ignored.
+async fn read_until_closed<S>(
+    incoming: &mut WebSocketReceiver<S>,
+    started: Instant,
+    heard: &AtomicU64,
+) -> Ending
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     while let Some(message) = incoming.next().await {
+        heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         match message {
             Ok(Message::Close(frame)) => return Ending::ClientClosed(frame),
             Ok(Message::Text(_) | Message::Binary(_)) => {
@@ -243,6 +308,21 @@ where
         }
     }
     Ending::ClientVanished
+}
+
+/// Resolves once the peer has said nothing for two ping intervals; never when pings are off.
+async fn watch_liveness(interval: Duration, started: Instant, heard: &AtomicU64) -> Ending {
+    if interval.is_zero() {
+        return futures::future::pending().await;
+    }
+    loop {
+        runtime::sleep(interval).await;
+        let last = started + Duration::from_millis(heard.load(Ordering::Relaxed));
+        let silence = last.elapsed();
+        if silence > interval * 2 {
+            return Ending::Unresponsive(silence);
+        }
+    }
 }
 
 /// The close code that answers a read error, or `None` when the connection is gone anyway.

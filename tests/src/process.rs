@@ -4,7 +4,7 @@
 use crate::binaries::binary;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,8 +22,8 @@ pub struct Server {
     pub url: String,
     /// Everything it has logged on stderr so far.
     log: Arc<Mutex<String>>,
-    /// Its stdout after the first line, for the tests that feed it.
-    stdout: Option<ChildStdout>,
+    /// Its standard input, when started with a pipe there.
+    stdin: Option<ChildStdin>,
 }
 
 impl Server {
@@ -42,7 +42,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("producer-server starts");
-        let log = collect(child.stderr.take().expect("stderr is piped"));
+        let (log, _) = collect(child.stderr.take().expect("stderr is piped"));
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let (line_tx, line_rx) = mpsc::channel();
         let reader = thread::spawn(move || {
@@ -65,13 +65,19 @@ impl Server {
                 log.lock().unwrap()
             );
         };
-        let stdout = reader.join().ok().map(BufReader::into_inner);
+        // Keep the pipe open: a server whose stdout reader is gone would fail to print.
+        thread::spawn(move || {
+            if let Ok(mut rest) = reader.join() {
+                let _ = std::io::copy(&mut rest, &mut std::io::sink());
+            }
+        });
+        let stdin = child.stdin.take();
         Server {
             child,
             url: format!("ws://{addr}/"),
             addr,
             log,
-            stdout,
+            stdin,
         }
     }
 
@@ -118,9 +124,9 @@ impl Server {
         }
     }
 
-    /// The rest of what the server printed on stdout.
-    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
-        self.stdout.take()
+    /// The server's standard input, when it was started with `Stdio::piped()` there.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.stdin.take()
     }
 }
 
@@ -157,6 +163,8 @@ pub struct RunningClient {
     stdout: thread::JoinHandle<String>,
     /// Its stderr, collected as it comes.
     stderr: Arc<Mutex<String>>,
+    /// The thread collecting stderr, which ends with the process's stderr.
+    stderr_reader: thread::JoinHandle<()>,
 }
 
 impl RunningClient {
@@ -175,11 +183,12 @@ impl RunningClient {
             let _ = out.read_to_string(&mut text);
             text
         });
-        let stderr = collect(child.stderr.take().expect("stderr is piped"));
+        let (stderr, stderr_reader) = collect(child.stderr.take().expect("stderr is piped"));
         RunningClient {
             child,
             stdout,
             stderr,
+            stderr_reader,
         }
     }
 
@@ -207,8 +216,7 @@ impl RunningClient {
             );
         };
         let stdout = self.stdout.join().unwrap_or_default();
-        // The stderr thread ends with the process; give it a moment to take the last line.
-        thread::sleep(Duration::from_millis(20));
+        let _ = self.stderr_reader.join();
         ClientRun {
             status,
             stdout,
@@ -222,11 +230,12 @@ pub fn run_client(args: &[&str], limit: Duration) -> ClientRun {
     RunningClient::start(args).finish(limit)
 }
 
-/// Collects everything `source` says into a shared string, on a thread of its own.
-fn collect(source: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+/// Collects everything `source` says into a shared string, on a thread of its own that ends
+/// with `source`.
+fn collect(source: impl Read + Send + 'static) -> (Arc<Mutex<String>>, thread::JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
-    thread::spawn(move || {
+    let reader = thread::spawn(move || {
         for line in BufReader::new(source).lines() {
             let Ok(line) = line else { break };
             let mut text = sink.lock().unwrap();
@@ -234,7 +243,7 @@ fn collect(source: impl Read + Send + 'static) -> Arc<Mutex<String>> {
             text.push('\n');
         }
     });
-    text
+    (text, reader)
 }
 
 /// Waits for `child` to exit, at most `limit`.

@@ -1,29 +1,57 @@
 //! The seed's producer: `1`, `2`, `3`, ... one per interval.
 
-use crate::outgoing::{Outgoing, Published};
+use crate::outgoing::{Outgoing, Published, QueueSender};
 use crate::runtime;
-use futures::channel::mpsc;
-use futures::SinkExt;
+use futures::stream::{self, Stream};
+use futures::StreamExt;
 use std::time::{Duration, Instant};
 
-/// Counts from `first` into `queue`, one message per `interval` (as fast as the queue takes them
-/// when `interval` is zero). A full queue makes it wait: the seed's flow control, so a slow
-/// reader slows only its own counter. Returns when the queue's reader is gone.
-pub async fn count(first: u64, interval: Duration, mut queue: mpsc::Sender<Outgoing>) {
-    let mut due = Instant::now();
-    for seq in first.. {
+/// The numbers from `first` on, as text, one per `interval` (as fast as they are taken when
+/// `interval` is zero).
+pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = String> + Send {
+    let start = (first, Instant::now());
+    stream::unfold(start, move |(seq, mut due)| async move {
         if !interval.is_zero() {
             // Aiming at start + n * interval, not sleeping a fixed time, keeps the rate exact
-            // however long each send waited.
+            // however long each message waited to be taken.
             due += interval;
             let now = Instant::now();
             if due > now {
                 runtime::sleep(due - now).await;
             }
         }
-        let message = Published::now(seq, seq.to_string());
-        if queue.send(Outgoing::Message(message)).await.is_err() {
+        Some((seq.to_string(), (seq + 1, due)))
+    })
+}
+
+/// One connection's own counter (per-connection mode), from `first`, into its queue. A full
+/// queue makes it wait: the seed's flow control, so a slow reader slows only its own counter.
+/// Returns when the connection is gone.
+pub async fn feed(first: u64, interval: Duration, mut queue: QueueSender) {
+    let numbers = numbers(first, interval);
+    futures::pin_mut!(numbers);
+    for seq in first.. {
+        let Some(data) = numbers.next().await else {
+            return;
+        };
+        if queue
+            .send(Outgoing::Message(Published::now(seq, data)))
+            .await
+            .is_err()
+        {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_first() {
+        let first: Vec<String> =
+            futures::executor::block_on(numbers(41, Duration::ZERO).take(3).collect());
+        assert_eq!(first, ["41", "42", "43"]);
     }
 }
