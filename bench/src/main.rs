@@ -87,6 +87,10 @@ fn main() -> ExitCode {
     rows.extend(costs);
     println!();
     table::print(&rows);
+    println!(
+        "\nLoad average at the end (1, 5, 15 min): {}",
+        system::load_average()
+    );
     if bench.failures.is_empty() {
         println!("\nAll checks of counts and order passed.");
         ExitCode::SUCCESS
@@ -117,6 +121,10 @@ fn print_header(plan: &Plan, fd_limit: u64, baseline: &str) {
         args.join(" ")
     );
     println!("- machine: {}", system::machine());
+    println!(
+        "- load average at start (1, 5, 15 min): {}",
+        system::load_average()
+    );
     println!("- open-file limit (soft, raised to hard; servers inherit it): {fd_limit}");
     println!("- baseline: {baseline}; the seed's pattern (tests/python/seed_producer.py, bench/python/baseline_producer.py)");
     println!(

@@ -24,10 +24,110 @@ struct Results {
     rate: Pair,
     /// Server CPU seconds per million deliveries.
     cpu: Pair,
-    /// What the counts said, run by run.
+    /// The counts of producer-server's runs.
+    ours: Counts,
+    /// The counts of the baseline's runs.
+    baseline: Counts,
+    /// Failures of baseline runs.
     notes: Vec<String>,
     /// Why producer-server could not run this, if it could not (no `--broadcast`).
     unavailable: Option<String>,
+}
+
+impl Results {
+    /// The counts of both subjects, and the baseline's failures, for the notes cell.
+    fn notes(&self, clock: Clock) -> String {
+        let mut notes = Vec::new();
+        for (who, counts) in [("ours", &self.ours), ("baseline", &self.baseline)] {
+            if counts.runs > 0 {
+                notes.push(format!("{who}: {}", counts.describe(clock)));
+            }
+        }
+        notes.extend(self.notes.iter().cloned());
+        join_notes(&notes)
+    }
+}
+
+/// The counts of one subject's runs, added up.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Runs made.
+    runs: usize,
+    /// Runs in which every consumer got every message of the window, in order.
+    complete_runs: usize,
+    /// Consumers per run.
+    consumers: usize,
+    /// The fewest and the most messages produced in a run's window (latency runs).
+    per_window: Option<(u64, u64)>,
+    /// Messages received in the windows, in all.
+    received: u64,
+    /// Sequence numbers skipped, in all.
+    missing: u64,
+    /// Messages out of order or repeated, in all.
+    disorder: u64,
+    /// Consumers that were not done when the grace time ran out, in all.
+    unfinished: usize,
+    /// Connections that failed, in all.
+    failed: usize,
+    /// Consumers closed by the server, by close code, in all.
+    closed: std::collections::BTreeMap<u16, usize>,
+}
+
+impl Counts {
+    fn add(&mut self, summary: &Summary, clock: Clock) {
+        self.runs += 1;
+        if problem(summary, clock).is_none() {
+            self.complete_runs += 1;
+        }
+        self.consumers = summary.consumers;
+        let each = summary.expected_each;
+        self.per_window = Some(
+            self.per_window
+                .map_or((each, each), |(low, high)| (low.min(each), high.max(each))),
+        );
+        self.received += summary.in_window;
+        self.missing += summary.missing;
+        self.disorder += summary.disorder;
+        self.unfinished += summary.unfinished;
+        self.failed += summary.failed.0;
+        for (code, count) in &summary.closed {
+            *self.closed.entry(*code).or_default() += count;
+        }
+    }
+
+    fn describe(&self, clock: Clock) -> String {
+        let mut text = match clock {
+            Clock::Produced => {
+                let (low, high) = self.per_window.unwrap_or_default();
+                let span = if low == high {
+                    low.to_string()
+                } else {
+                    format!("{low}..{high}")
+                };
+                format!(
+                    "{}/{} runs where each of {} consumers got all {span} msgs of the window in order",
+                    self.complete_runs, self.runs, self.consumers
+                )
+            }
+            Clock::Received => format!(
+                "{} runs x {} consumers, {} msgs checked in order",
+                self.runs, self.consumers, self.received
+            ),
+        };
+        if self.missing > 0 || self.disorder > 0 {
+            text += &format!(", {} missing, {} out of order", self.missing, self.disorder);
+        }
+        if self.unfinished > 0 {
+            text += &format!(", {} consumer-runs not done in time", self.unfinished);
+        }
+        if self.failed > 0 {
+            text += &format!(", {} connections failed", self.failed);
+        }
+        for (code, count) in &self.closed {
+            text += &format!(", {count} consumer-runs closed with {code}");
+        }
+        text
+    }
 }
 
 /// Runs the workload; returns its rows and its cost rows.
@@ -49,7 +149,7 @@ pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
                 ours,
                 baseline,
                 notes: if i == 0 {
-                    join_notes(&results.notes)
+                    results.notes(Clock::Produced)
                 } else {
                     String::new()
                 },
@@ -67,7 +167,7 @@ pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
         unit: Unit::PerSecond,
         ours,
         baseline,
-        notes: join_notes(&results.notes),
+        notes: results.notes(Clock::Received),
     });
     costs.push(cost_row(bench, &label, &results));
     (rows, costs)
@@ -125,13 +225,10 @@ fn repeat(
                     continue;
                 }
             };
-            let who = match subject {
-                Subject::Ours => "ours",
-                Subject::Baseline => "baseline",
-            };
-            results
-                .notes
-                .push(format!("{who}: {}", describe(&summary, clock)));
+            match subject {
+                Subject::Ours => results.ours.add(&summary, clock),
+                Subject::Baseline => results.baseline.add(&summary, clock),
+            }
             if let Some(problem) = problem(&summary, clock) {
                 bench.failed(subject, &what, &problem, &mut Vec::new());
             }
@@ -170,13 +267,15 @@ fn record(results: &mut Results, subject: Subject, summary: &Summary, clock: Clo
 }
 
 /// Why a run of the server cannot be counted, if it cannot. At 10 msg/s every consumer must get
-/// every message in order; at `--interval 0` a consumer closed as slow (4000) is the documented
+/// every message in order; at `--interval 0` consumers closed as slow (4000), even all of them, are the documented
 /// behaviour, but a gap, a repeat or a failed connection is not.
 fn problem(summary: &Summary, clock: Clock) -> Option<String> {
     let lossless = summary.missing == 0 && summary.disorder == 0 && summary.failed.0 == 0;
     let ok = match clock {
         Clock::Produced => summary.all_delivered() && summary.expected_each > 0,
-        Clock::Received => lossless && summary.in_window > 0,
+        // A producer that never waits can outrun every consumer: closing them with 4000 is
+        // the documented answer, so a run where all were closed before the window still passes.
+        Clock::Received => lossless,
     };
     (!ok).then(|| describe(summary, clock))
 }
