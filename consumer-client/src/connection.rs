@@ -1,7 +1,7 @@
 //! Opening a connection: the URL, the TCP connection, the handshake and the subprotocol.
 
 use crate::error::ClientError;
-use crate::runtime::TcpStream;
+use crate::runtime::{self, TcpStream};
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use async_tungstenite::tungstenite::http::{HeaderValue, Uri};
@@ -9,6 +9,7 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
 use common::{frame::MAX_FRAME_LEN, resume, subprotocol, Format};
+use std::time::Duration;
 
 /// An open connection and how its frames are to be read.
 pub struct Connection {
@@ -81,7 +82,24 @@ impl Target {
 /// A server that picks no subprotocol (the asyncio article's Python producer) is fine by RFC 6455,
 /// but tungstenite fails a handshake whose offer went unanswered. So such a server is asked once
 /// more, this time with no offer, and its frames are read as plain text.
-pub async fn connect(target: &Target, from: Option<u64>) -> Result<Connection, ClientError> {
+///
+/// A server that accepts the connection but never answers the handshake is given up on after
+/// `limit` (zero: never).
+pub async fn connect(
+    target: &Target,
+    from: Option<u64>,
+    limit: Duration,
+) -> Result<Connection, ClientError> {
+    if limit.is_zero() {
+        return negotiate(target, from).await;
+    }
+    runtime::timeout(limit, negotiate(target, from))
+        .await
+        .unwrap_or(Err(ClientError::HandshakeTimeout(limit)))
+}
+
+/// Opens a connection offering `prodcon.v1`, and again offering nothing if the server wants none.
+async fn negotiate(target: &Target, from: Option<u64>) -> Result<Connection, ClientError> {
     match handshake(target, from, Some(subprotocol::PRODCON_V1)).await {
         Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
             SubProtocolError::NoSubProtocol,

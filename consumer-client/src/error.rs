@@ -21,6 +21,9 @@ pub enum ClientError {
         /// The first line of the response body, which says why.
         body: Option<String>,
     },
+    /// The server accepted the connection but did not answer the handshake.
+    #[error("no answer to the WebSocket handshake within {0:?}")]
+    HandshakeTimeout(std::time::Duration),
     /// The handshake failed for another reason.
     #[error("handshake failed: {0}")]
     Handshake(WsError),
@@ -55,6 +58,7 @@ impl ClientError {
             ClientError::Connect(_)
             | ClientError::Lost(_)
             | ClientError::Dropped
+            | ClientError::HandshakeTimeout(_)
             | ClientError::Silent(_)
             | ClientError::Handshake(_) => true,
             ClientError::Closed(info) => info.code != close::NORMAL,

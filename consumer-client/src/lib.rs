@@ -59,19 +59,20 @@ async fn consume_stream(options: &Options) -> Result<(), ClientError> {
     let mut backoff = Backoff::default();
     loop {
         let printed_before = progress.printed;
-        let outcome = match connection::connect(&target, progress.expected).await {
-            Ok(connection) => {
-                consume::consume(
-                    connection,
-                    &mut progress,
-                    &mut printer,
-                    &mut notices,
-                    limits,
-                )
-                .await
-            }
-            Err(error) => Err(error),
-        };
+        let outcome =
+            match connection::connect(&target, progress.expected, options.silence_timeout).await {
+                Ok(connection) => {
+                    consume::consume(
+                        connection,
+                        &mut progress,
+                        &mut printer,
+                        &mut notices,
+                        limits,
+                    )
+                    .await
+                }
+                Err(error) => Err(error),
+            };
         printer.flush().map_err(ClientError::Output)?;
         let reason = match outcome {
             Ok(Stop::CountReached) => return Ok(()),

@@ -30,7 +30,8 @@ pub struct Options {
     #[structopt(long)]
     pub reconnect: bool,
 
-    /// Give up on a server that sends nothing, not even a ping, for this long (0: wait forever)
+    /// Give up on a server that sends nothing, not even a ping, for this long, or that does not
+    /// answer the handshake within it (0: wait forever)
     #[structopt(long, default_value = "45s", parse(try_from_str = parse_duration))]
     pub silence_timeout: std::time::Duration,
 }

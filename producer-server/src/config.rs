@@ -1,5 +1,6 @@
 //! The command line.
 
+use crate::origin::AllowedOrigin;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -8,8 +9,8 @@ use structopt::StructOpt;
 
 /// Streams a counter, as in the asyncio producer/consumer article, to every WebSocket client.
 ///
-/// Connect with consumer-client, a browser's `new WebSocket(url)`, Python's websockets or
-/// websocat. Clients offering the subprotocol prodcon.v1 get JSON envelopes
+/// Connect with consumer-client, Python's websockets or websocat, or open http://ADDR/ in a
+/// browser for a live page. Clients offering the subprotocol prodcon.v1 get JSON envelopes
 /// {"seq":N,"time":MICROS,"data":"..."}; the others get the data alone, one text frame each.
 #[derive(Debug, Clone, StructOpt)]
 #[structopt(name = "producer-server", global_settings = &[AppSettings::ColorNever, AppSettings::UnifiedHelpMessage])]
@@ -46,6 +47,10 @@ pub struct Config {
     #[structopt(long, default_value = "15s", parse(try_from_str = parse_duration))]
     pub ping_interval: Duration,
 
+    /// Most WebSocket connections open at once; past it, handshakes get HTTP 503
+    #[structopt(long, default_value = "10000")]
+    pub max_connections: usize,
+
     /// Largest message a client may send, in bytes (clients have nothing to send but control
     /// frames); a larger one is answered with Close 1009
     #[structopt(long, default_value = "4096")]
@@ -54,6 +59,11 @@ pub struct Config {
     /// Time a new connection has to complete its WebSocket handshake before it is dropped
     #[structopt(long, default_value = "10s", parse(try_from_str = parse_positive_duration))]
     pub handshake_timeout: Duration,
+
+    /// A web page origin, such as http://example.com:8080, whose scripts may connect besides the
+    /// server's own page; repeat it for several, or give * to allow every origin
+    #[structopt(long = "allowed-origin", value_name = "ORIGIN", number_of_values = 1)]
+    pub allowed_origins: Vec<AllowedOrigin>,
 }
 
 impl Config {
@@ -120,11 +130,28 @@ mod tests {
         assert_eq!(config.addr.to_string(), "127.0.0.1:8765");
         assert_eq!(config.interval, Duration::from_secs(1));
         assert!(!config.is_broadcast());
+        assert!(config.allowed_origins.is_empty());
     }
 
     #[test]
     fn stdin_is_always_broadcast() {
         let config = Config::from_iter_safe(["producer-server", "--source", "stdin"]).unwrap();
         assert!(config.is_broadcast());
+    }
+
+    #[test]
+    fn allowed_origin_repeats() {
+        let config = Config::from_iter_safe([
+            "producer-server",
+            "--allowed-origin",
+            "http://example.com:8080",
+            "--allowed-origin",
+            "*",
+        ])
+        .unwrap();
+        assert_eq!(config.allowed_origins.len(), 2);
+        assert_eq!(config.allowed_origins[1], AllowedOrigin::Any);
+        let bad = Config::from_iter_safe(["producer-server", "--allowed-origin", "example.com"]);
+        assert!(bad.unwrap_err().message.contains("http://example.com:8080"));
     }
 }

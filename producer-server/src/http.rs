@@ -2,6 +2,7 @@
 //! not WebSocket upgrades with a proper response instead of a dropped connection.
 
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::borrow::Cow;
 use std::io;
 
 /// The longest request head accepted. A WebSocket upgrade needs a few hundred bytes; browsers
@@ -130,8 +131,10 @@ pub struct PlainResponse {
     pub content_type: &'static str,
     /// Extra header lines, each ending in CRLF.
     pub extra_headers: &'static str,
-    /// The body.
-    pub body: String,
+    /// The body: borrowed for the built-in page, which is part of the binary.
+    pub body: Cow<'static, str>,
+    /// Whether to send the head alone, with the body's length, as a HEAD request asks.
+    pub head_only: bool,
 }
 
 impl PlainResponse {
@@ -143,23 +146,27 @@ impl PlainResponse {
             status,
             content_type: "text/plain; charset=utf-8",
             extra_headers: "",
-            body,
+            body: body.into(),
+            head_only: false,
         }
     }
 
     /// Sends the response; the connection is closed afterwards.
     pub async fn send<S: AsyncWrite + Unpin>(&self, stream: &mut S) -> io::Result<()> {
-        // One write, so head and body leave in one segment: a WebSocket client that reads only
-        // what came with the head (tungstenite does) still gets the reason.
-        let response = format!(
-            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n{}",
+        let head = format!(
+            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
             self.status,
             self.content_type,
             self.body.len(),
-            self.extra_headers,
-            self.body
+            self.extra_headers
         );
-        stream.write_all(response.as_bytes()).await?;
+        // One write, so one packet on a socket without Nagle: a WebSocket client reads the
+        // refusal's body only if it arrives with the head.
+        let mut answer = head.into_bytes();
+        if !self.head_only {
+            answer.extend_from_slice(self.body.as_bytes());
+        }
+        stream.write_all(&answer).await?;
         stream.flush().await
     }
 }

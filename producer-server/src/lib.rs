@@ -5,12 +5,15 @@
 //! - [`config`]: the command-line options.
 //! - [`listener`]: the accept loop; per connection, the HTTP request, the handshake, the session.
 //! - [`http`]: reading request heads and answering plain HTTP requests.
+//! - [`page`]: the answers to plain HTTP requests, the built-in live page among them.
+//! - [`origin`]: which web pages may connect (the `Origin` check).
 //! - [`handshake`]: the WebSocket upgrade and the subprotocol choice.
 //! - [`source`]: where messages come from (the counter, standard input).
 //! - [`hub`]: broadcast mode: one producer, its history, every subscriber's queue.
 //! - [`outgoing`]: a connection's bounded queue and what it carries.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
 //! - [`shutdown`]: the stop signal.
+//! - [`slots`]: the connection limit.
 //! - [`runtime`]: everything taken from async-std, in one place.
 //!
 //! # Invariants
@@ -24,11 +27,14 @@ pub mod handshake;
 pub mod http;
 pub mod hub;
 pub mod listener;
+pub mod origin;
 pub mod outgoing;
+pub mod page;
 pub mod rewind;
 pub mod runtime;
 pub mod session;
 pub mod shutdown;
+pub mod slots;
 pub mod source;
 
 pub use config::Config;

@@ -6,11 +6,14 @@ use crate::config::{Config, SourceKind};
 use crate::handshake;
 use crate::http::{self, PlainResponse, RequestKind};
 use crate::hub::{self, HubConfig, HubHandle};
+use crate::origin;
 use crate::outgoing::{queue, Outbox};
+use crate::page;
 use crate::rewind::Rewind;
 use crate::runtime::{self, TcpListener, TcpStream};
 use crate::session::{self, SessionConfig};
 use crate::shutdown::{shutdown_pair, ShutdownSignal};
+use crate::slots::{Slot, Slots};
 use crate::source::{counter, stdin, Source};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
@@ -20,7 +23,6 @@ use futures::future::{self, FutureExt};
 use futures::{pin_mut, select, StreamExt};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,8 +60,8 @@ struct Server {
     mode: Mode,
     /// Tells sessions to say goodbye.
     shutdown: ShutdownSignal,
-    /// Connections open now, for the logs.
-    open: AtomicUsize,
+    /// Open connections, against `--max-connections`.
+    slots: Slots,
 }
 
 /// Serves `listener` until `shutdown`, or until the stream ends, then gives every connection
@@ -89,11 +91,11 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         (Mode::PerConnection, future::pending().right_future())
     };
     let server = Arc::new(Server {
+        slots: Slots::new(config.max_connections),
         config,
         ws_config,
         mode,
         shutdown: sessions_stop,
-        open: AtomicUsize::new(0),
     });
     // Every connection task holds a clone of `alive`; `all_gone` ends when the last is dropped.
     let (alive, mut all_gone) = mpsc::channel::<Infallible>(0);
@@ -114,13 +116,13 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         let accepted = select! {
             () = stop => break false,
             () = stream_over => {
-                let open = server.open.load(Ordering::Relaxed);
+                let open = server.slots.taken();
                 log::info!("the stream is over: waiting for {open} connections to receive all of it");
                 over_since = Some(Instant::now());
                 continue;
             }
             () = check.fuse() => {
-                if server.open.load(Ordering::Relaxed) == 0 {
+                if server.slots.taken() == 0 {
                     break true;
                 }
                 if over_since.is_some_and(|since| since.elapsed() > END_OF_STREAM_LIMIT) {
@@ -152,7 +154,7 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     if finished {
         log::info!("every consumer has the whole stream: exiting");
     } else {
-        let open = server.open.load(Ordering::Relaxed);
+        let open = server.slots.taken();
         log::info!("shutting down: no longer accepting, closing {open} connections");
     }
     stop_sessions.pull();
@@ -174,7 +176,7 @@ impl Server {
             log::info!("{peer}: dropped: handshake not completed within {limit:?}");
             return;
         };
-        let Some((mut ws, format, from)) = accepted else {
+        let Some((mut ws, format, from, slot)) = accepted else {
             return;
         };
         let (outbox, feed) = match &self.mode {
@@ -195,7 +197,7 @@ impl Server {
                 }
             },
         };
-        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        let open = self.slots.taken();
         let start = match (from, &self.mode) {
             (Some(seq), _) => seq.to_string(),
             (None, Mode::PerConnection) => "1".to_string(),
@@ -207,7 +209,8 @@ impl Server {
             ping_interval: self.config.ping_interval,
         };
         let report = session::run(ws, session, outbox, feed, self.shutdown.clone()).await;
-        let open = self.open.fetch_sub(1, Ordering::Relaxed) - 1;
+        drop(slot);
+        let open = self.slots.taken();
         log::info!(
             "{peer}: disconnected: {}; {} messages sent ({open} open)",
             report.ending,
@@ -215,13 +218,33 @@ impl Server {
         );
     }
 
-    /// Reads the request, answers it if it is not a WebSocket upgrade, and otherwise completes the
-    /// handshake. `None` when the connection is over, already answered and logged.
+    /// The 403 answer to an upgrade from a web page that may not connect, logged; `None` when
+    /// it may.
+    fn refused_origin(&self, head: &http::RequestHead, peer: SocketAddr) -> Option<PlainResponse> {
+        let origin = head.origin.as_deref();
+        let refused =
+            origin::check(origin, head.host.as_deref(), &self.config.allowed_origins).err()?;
+        let host = head.host.as_deref().unwrap_or("no Host header");
+        log::info!(
+            "{peer}: refused: origin {} is not allowed (request for {host}); see --allowed-origin",
+            refused.origin
+        );
+        Some(PlainResponse::text("403 Forbidden", refused.to_string()))
+    }
+
+    /// Reads the request, answers it if it is not a WebSocket upgrade or cannot be served, and
+    /// otherwise takes a connection slot and completes the handshake. `None` when the connection
+    /// is over, already answered and logged.
     async fn handshake(
         &self,
         mut stream: TcpStream,
         peer: SocketAddr,
-    ) -> Option<(WebSocketStream<Rewind<TcpStream>>, Format, Option<u64>)> {
+    ) -> Option<(
+        WebSocketStream<Rewind<TcpStream>>,
+        Format,
+        Option<u64>,
+        Slot<'_>,
+    )> {
         let head = match http::read_head(&mut stream).await {
             Ok(head) => head,
             Err(error) => {
@@ -232,50 +255,39 @@ impl Server {
                 return None;
             }
         };
-        let refusal = match head.kind {
-            RequestKind::WebSocket => None,
-            RequestKind::Plain(method) => Some(plain_http_answer(&method)),
-            RequestKind::BadUpgrade(why) => Some(PlainResponse::text("400 Bad Request", why)),
+        let refusal = match &head.kind {
+            RequestKind::Plain(method) => Some(page::answer(method, &head.target)),
+            RequestKind::BadUpgrade(why) => Some(PlainResponse::text("400 Bad Request", *why)),
+            RequestKind::WebSocket => self.refused_origin(&head, peer),
         };
         let query = head.target.split_once('?').map(|(_, query)| query);
+        let from = resume::parse_from(query);
         let refusal = refusal.or_else(|| {
-            let error = resume::parse_from(query).err()?;
+            let error = from.as_ref().err()?;
             Some(PlainResponse::text("400 Bad Request", error.to_string()))
         });
-        if let Some(answer) = refusal {
+        // A slot is taken last, only for a request that will get its WebSocket.
+        let slot = refusal.is_none().then(|| self.slots.take()).flatten();
+        let refusal = refusal.or_else(|| {
+            slot.is_none().then(|| {
+                let limit = self.slots.max();
+                let why =
+                    format!("This server is at its limit of {limit} connections: try again later");
+                PlainResponse::text("503 Service Unavailable", why)
+            })
+        });
+        let (Ok(from), Some(slot), None) = (from, slot, &refusal) else {
+            let answer = refusal.expect("every other case is a refusal");
             log::info!("{peer}: answered {} to {}", answer.status, head.target);
             let _ = answer.send(&mut stream).await;
             return None;
-        }
-        // parse_from succeeded just above.
-        let from = resume::parse_from(query).unwrap_or_default();
+        };
         match handshake::accept(Rewind::new(head.bytes, stream), self.ws_config).await {
-            Ok((ws, format)) => Some((ws, format, from)),
+            Ok((ws, format)) => Some((ws, format, from, slot)),
             Err(error) => {
                 log::info!("{peer}: WebSocket handshake failed: {error}");
                 None
             }
         }
     }
-}
-
-/// The answer to an ordinary HTTP request: this server speaks WebSocket only.
-fn plain_http_answer(method: &str) -> PlainResponse {
-    let mut answer = if method == "GET" {
-        PlainResponse::text(
-            "426 Upgrade Required",
-            "This is a WebSocket server: connect with a WebSocket client, such as consumer-client, websocat or new WebSocket(url) in a browser",
-        )
-    } else {
-        PlainResponse::text(
-            "405 Method Not Allowed",
-            format!("{method} is not served here: WebSocket clients connect with GET"),
-        )
-    };
-    answer.extra_headers = if method == "GET" {
-        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-    } else {
-        "Allow: GET\r\n"
-    };
-    answer
 }

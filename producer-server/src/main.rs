@@ -26,6 +26,16 @@ fn main() -> ExitCode {
         }
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Each connection is a file descriptor: the usual soft limit of 1024 would cap a server
+    // configured for thousands. The hard limit is what the system allows us.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if (limit as usize) < config.max_connections + 64 => log::warn!(
+            "open files limit is {limit}: fewer than --max-connections {} can be served",
+            config.max_connections
+        ),
+        Ok(_) => {}
+        Err(error) => log::warn!("cannot raise the open files limit: {error}"),
+    }
     runtime::block_on(run(config))
 }
 

@@ -1,9 +1,14 @@
 //! End-to-end tests: the real binaries as separate processes, on real sockets.
 
 mod broadcast; // one producer for many consumers: stdin, slow consumers
+mod browser; // the built-in page in a real headless browser: live, resuming, origin-bound
 mod end_to_end; // the seed's pattern between producer-server and consumer-client
 mod errors; // what a user sees when something is wrong
+mod hostile_server; // consumer-client facing servers that misbehave
 mod interop; // other peers: a plain WebSocket client, plain HTTP, the article's Python programs
 mod keepalive; // pings, dead peers, silent servers
+mod limits; // hostile and broken clients: slow handshakes, bad frames, churn
+mod origin; // which web pages may open a WebSocket (cross-site WebSocket hijacking)
+mod page; // the answers to plain HTTP: the live page, 404, 405
 mod resume; // history, lost ranges, reconnecting clients
 mod shutdown; // SIGINT and SIGTERM

@@ -5,11 +5,19 @@
 //! - [`binaries`]: builds producer-server and consumer-client and finds them.
 //! - [`process`]: a running server, a client run, with deadlines on everything.
 //! - [`ws`]: a plain WebSocket client, for what consumer-client would not do.
+//! - [`raw`]: raw TCP frames, for what no WebSocket library would send.
+//! - [`proc_stats`]: a process's open files and resident memory.
+//! - [`http`]: raw HTTP requests, for the answers that are not WebSockets.
+//! - [`browser`]: a headless Chromium driven by the Node script in `tests/browser/`.
 //! - [`python`]: the asyncio article's own programs, written with Python's `websockets`.
 
 pub mod binaries;
+pub mod browser;
+pub mod http;
+pub mod proc_stats;
 pub mod process;
 pub mod python;
+pub mod raw;
 pub mod ws;
 
 pub use process::{run_client, ClientRun, Server};

@@ -232,7 +232,9 @@ pub fn run_client(args: &[&str], limit: Duration) -> ClientRun {
 
 /// Collects everything `source` says into a shared string, on a thread of its own that ends
 /// with `source`.
-fn collect(source: impl Read + Send + 'static) -> (Arc<Mutex<String>>, thread::JoinHandle<()>) {
+pub(crate) fn collect(
+    source: impl Read + Send + 'static,
+) -> (Arc<Mutex<String>>, thread::JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
     let reader = thread::spawn(move || {
@@ -247,7 +249,7 @@ fn collect(source: impl Read + Send + 'static) -> (Arc<Mutex<String>>, thread::J
 }
 
 /// Waits for `child` to exit, at most `limit`.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+pub(crate) fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("waiting on a child works") {

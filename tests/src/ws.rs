@@ -34,8 +34,22 @@ pub enum Received {
 impl WsClient {
     /// Connects to `url`, offering `subprotocols` (none: a browser's `new WebSocket(url)`).
     pub fn connect(url: &str, subprotocols: &[&str]) -> Result<WsClient, WsError> {
+        Self::connect_from(url, subprotocols, None)
+    }
+
+    /// Connects as [`WsClient::connect`] does, saying with `origin` which web page asks, as a
+    /// browser would (`None`: no `Origin` header, as command-line tools do).
+    pub fn connect_from(
+        url: &str,
+        subprotocols: &[&str],
+        origin: Option<&str>,
+    ) -> Result<WsClient, WsError> {
         async_std::task::block_on(async {
             let mut request = url.into_client_request()?;
+            if let Some(origin) = origin {
+                let origin = HeaderValue::from_str(origin).expect("a valid header value");
+                request.headers_mut().insert("Origin", origin);
+            }
             if !subprotocols.is_empty() {
                 let offer = HeaderValue::from_str(&subprotocols.join(", ")).expect("valid names");
                 request

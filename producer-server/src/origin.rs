@@ -1,0 +1,262 @@
+//! Which web pages may open a WebSocket here: the defence against cross-site WebSocket hijacking.
+//!
+//! A browser lets any page it shows open a WebSocket to any server, and says which page asked in
+//! the `Origin` header. So by default a handshake that carries an `Origin` is accepted only when
+//! that origin names this very server (its host and port match the request's `Host` header): the
+//! built-in page may connect, a page from elsewhere may not. Clients that send no `Origin`
+//! (command-line tools, libraries) are not browsers acting for another site, and are accepted.
+//! `--allowed-origin` adds origins, or allows all with `*`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An origin as browsers send it, `scheme://host[:port]`, normalised so that equal origins compare
+/// equal: lower-case scheme and host, and the scheme's default port written out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `http`, `https`, ... in lower case.
+    scheme: String,
+    /// The host name or IP address in lower case, IPv6 addresses with their brackets.
+    host: String,
+    /// The port, the scheme's default when the origin names none.
+    port: Option<u16>,
+}
+
+/// One `--allowed-origin` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOrigin {
+    /// `*`: every origin.
+    Any,
+    /// Exactly this origin.
+    Exact(Origin),
+}
+
+/// Why a handshake's origin is refused; the text is the body of the 403 answer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// The `Origin` header as the client sent it.
+    pub origin: String,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Origin {} may not connect: only pages of this server may, unless it is started with --allowed-origin {}",
+            self.origin, self.origin
+        )
+    }
+}
+
+/// Decides whether a handshake with header `origin` (if any) sent to `host` (the `Host` header)
+/// may go on, given the `--allowed-origin` values.
+pub fn check(
+    origin: Option<&str>,
+    host: Option<&str>,
+    allowed: &[AllowedOrigin],
+) -> Result<(), Refused> {
+    let Some(text) = origin else {
+        return Ok(());
+    };
+    let refused = || Refused {
+        origin: text.to_string(),
+    };
+    if allowed.contains(&AllowedOrigin::Any) {
+        return Ok(());
+    }
+    // Opaque origins (`null`: data: URLs, sandboxed frames, files) name no site: refused.
+    let origin = text.parse::<Origin>().map_err(|_| refused())?;
+    let same_host = host.is_some_and(|host| origin.is_host(host));
+    if same_host || allowed.contains(&AllowedOrigin::Exact(origin)) {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+impl Origin {
+    /// Whether this origin's host and port are those of a `Host` header, `host[:port]`. A `Host`
+    /// without a port means the default port of the origin's scheme, as a browser would send it.
+    fn is_host(&self, host: &str) -> bool {
+        let Ok((name, port)) = split_authority(host) else {
+            return false;
+        };
+        name.eq_ignore_ascii_case(&self.host) && port.or(default_port(&self.scheme)) == self.port
+    }
+}
+
+impl FromStr for Origin {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| format!("{text:?} is not an origin such as http://example.com:8080"))?;
+        // People copy origins from the address bar: a lone trailing slash is harmless.
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if !valid_scheme || authority.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "{text:?} is not an origin: write scheme://host[:port] with no path, such as http://example.com:8080"
+            ));
+        }
+        let (host, port) = split_authority(authority)?;
+        let scheme = scheme.to_ascii_lowercase();
+        Ok(Origin {
+            port: port.or(default_port(&scheme)),
+            host: host.to_ascii_lowercase(),
+            scheme,
+        })
+    }
+}
+
+impl FromStr for AllowedOrigin {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "*" => Ok(AllowedOrigin::Any),
+            origin => origin.parse().map(AllowedOrigin::Exact),
+        }
+    }
+}
+
+/// Splits `host[:port]` (`[v6]:port` for IPv6) into the host and the port, if any.
+fn split_authority(authority: &str) -> Result<(&str, Option<u16>), String> {
+    let (host, port) = match authority.rfind(':') {
+        // A colon inside brackets belongs to an IPv6 address, not before a port.
+        Some(colon) if !authority[colon..].contains(']') => {
+            (&authority[..colon], Some(&authority[colon + 1..]))
+        }
+        _ => (authority, None),
+    };
+    if host.is_empty() {
+        return Err(format!("{authority:?} names no host"));
+    }
+    let port = match port {
+        None => None,
+        Some(port) => Some(
+            port.parse::<u16>()
+                .map_err(|_| format!("{authority:?} has a bad port {port:?}"))?,
+        ),
+    };
+    Ok((host, port))
+}
+
+/// The port a URL of `scheme` means when it names none.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: Option<&str> = Some("127.0.0.1:8765");
+
+    fn allow(origins: &[&str]) -> Vec<AllowedOrigin> {
+        origins.iter().map(|o| o.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn same_host_origin_is_allowed() {
+        assert_eq!(check(Some("http://127.0.0.1:8765"), HOST, &[]), Ok(()));
+        assert_eq!(
+            check(Some("https://localhost"), Some("LocalHost:443"), &[]),
+            Ok(())
+        );
+        assert_eq!(
+            check(Some("http://[::1]:8765"), Some("[::1]:8765"), &[]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn foreign_origin_is_refused_and_named() {
+        let refused = check(Some("http://evil.example"), HOST, &[]).unwrap_err();
+        assert_eq!(refused.origin, "http://evil.example");
+        assert!(refused
+            .to_string()
+            .contains("--allowed-origin http://evil.example"));
+        // Same host, other port: another site as far as browsers are concerned.
+        assert!(check(Some("http://127.0.0.1:9000"), HOST, &[]).is_err());
+        // No Host to compare with.
+        assert!(check(Some("http://127.0.0.1:8765"), None, &[]).is_err());
+    }
+
+    #[test]
+    fn absent_origin_is_allowed() {
+        assert_eq!(check(None, HOST, &[]), Ok(()));
+        assert_eq!(check(None, None, &[]), Ok(()));
+    }
+
+    #[test]
+    fn star_allows_everything_even_null() {
+        let any = allow(&["*"]);
+        assert_eq!(check(Some("http://evil.example"), HOST, &any), Ok(()));
+        assert_eq!(check(Some("null"), HOST, &any), Ok(()));
+    }
+
+    #[test]
+    fn opaque_origin_is_refused_by_default() {
+        assert!(check(Some("null"), HOST, &[]).is_err());
+    }
+
+    #[test]
+    fn explicit_list_allows_exactly_its_origins() {
+        let list = allow(&["http://example.com:8080", "https://app.example"]);
+        assert_eq!(check(Some("http://example.com:8080"), HOST, &list), Ok(()));
+        assert_eq!(check(Some("https://app.example"), HOST, &list), Ok(()));
+        assert!(check(Some("http://example.com"), HOST, &list).is_err());
+        assert!(check(Some("https://example.com:8080"), HOST, &list).is_err());
+        assert!(check(Some("http://app.example"), HOST, &list).is_err());
+        // The server's own pages stay allowed alongside the list.
+        assert_eq!(check(Some("http://127.0.0.1:8765"), HOST, &list), Ok(()));
+    }
+
+    #[test]
+    fn scheme_and_host_compare_case_insensitively() {
+        let list = allow(&["HTTP://Example.COM:8080/"]);
+        assert_eq!(check(Some("http://example.com:8080"), HOST, &list), Ok(()));
+        assert_eq!(check(Some("Http://EXAMPLE.com:8080"), HOST, &list), Ok(()));
+    }
+
+    #[test]
+    fn default_ports_are_written_out() {
+        let list = allow(&["http://example.com:80", "https://example.com"]);
+        assert_eq!(check(Some("http://example.com"), HOST, &list), Ok(()));
+        assert_eq!(check(Some("https://example.com:443"), HOST, &list), Ok(()));
+        assert_eq!(
+            check(Some("http://example.com"), Some("example.com:80"), &[]),
+            Ok(())
+        );
+        assert_eq!(
+            check(Some("http://example.com:80"), Some("example.com"), &[]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn bad_allowed_origins_are_refused_with_an_example() {
+        for bad in [
+            "example.com",
+            "http://example.com/app",
+            "http://:80",
+            "http://x:port",
+        ] {
+            let error = bad.parse::<AllowedOrigin>().unwrap_err();
+            assert!(!error.is_empty(), "{bad}");
+        }
+        assert!("example.com"
+            .parse::<AllowedOrigin>()
+            .unwrap_err()
+            .contains("http://"));
+    }
+}

@@ -1,0 +1,236 @@
+use integration_tests::proc_stats::{open_fds, resident_kib};
+use integration_tests::raw::{self, FrameSpec};
+use integration_tests::ws::WsClient;
+use integration_tests::{run_client, Server};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// How often `needle` appears in the server's log.
+fn log_count(server: &Server, needle: &str) -> usize {
+    server.log().matches(needle).count()
+}
+
+#[test]
+fn slow_handshakes_are_dropped_and_do_not_delay_other_clients() {
+    let server = Server::start(&["--interval", "10ms", "--handshake-timeout", "2s"]);
+    let fds_before = open_fds(server.pid());
+    // 500 connections that each send one byte of a request a second.
+    let mut trickling: Vec<TcpStream> = (0..500)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    let trickle = thread::spawn(move || {
+        for byte in b"GET / HT".iter().take(4) {
+            for stream in &mut trickling {
+                let _ = stream.write_all(&[*byte]);
+            }
+            thread::sleep(Duration::from_secs(1));
+        }
+        trickling
+    });
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let run = run_client(&[&server.url, "--count", "3"], Duration::from_secs(5));
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(run.lines(), ["1", "2", "3"]);
+    let served_in = started.elapsed();
+    let trickling = trickle.join().unwrap();
+    let deadline = Instant::now() + LIMIT;
+    while log_count(&server, "handshake not completed within 2s") < 500 {
+        assert!(
+            Instant::now() < deadline,
+            "slow handshakes were not all dropped"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    drop(trickling);
+    eprintln!("a new client was served in {served_in:?} beside 500 slow handshakes");
+    wait_for_fds(&server, fds_before);
+}
+
+/// Waits until the server holds no more descriptors than `baseline` (plus a few for the runtime).
+fn wait_for_fds(server: &Server, baseline: usize) -> usize {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let now = open_fds(server.pid());
+        if now <= baseline + 4 {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "open descriptors stayed at {now}, from {baseline}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn past_the_connection_limit_handshakes_get_503_until_a_slot_frees() {
+    let server = Server::start(&["--interval", "10ms", "--max-connections", "2"]);
+    let first = WsClient::connect(&server.url, &[]).unwrap();
+    let _second = WsClient::connect(&server.url, &[]).unwrap();
+    server.wait_for_log("2 open", LIMIT);
+    let mut refused = TcpStream::connect(server.addr).unwrap();
+    refused.write_all(raw::UPGRADE_REQUEST.as_bytes()).unwrap();
+    let mut answer = String::new();
+    refused.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("limit of 2 connections"), "{answer}");
+    let run = run_client(&[&server.url, "--count", "1"], LIMIT);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(run.stderr.contains("503"), "{}", run.stderr);
+    drop(first);
+    server.wait_for_log("(1 open)", LIMIT);
+    let run = run_client(&[&server.url, "--count", "2"], LIMIT);
+    assert!(run.status.success(), "a freed slot is used again: {run:?}");
+}
+
+/// Sends `frames` after a good handshake and returns the close code the server answers with.
+fn close_code_after(server: &Server, frames: &[Vec<u8>]) -> Option<u16> {
+    let mut stream = raw::handshake(server.addr);
+    for frame in frames {
+        stream.write_all(frame).unwrap();
+    }
+    raw::close_code(&mut stream)
+}
+
+#[test]
+fn bad_frames_get_the_close_code_rfc_6455_gives_them() {
+    let server = Server::start(&["--interval", "10ms", "--max-message-size", "4096"]);
+    let mut bystander = WsClient::connect(&server.url, &[]).unwrap();
+    let text = FrameSpec::client(1);
+    let cases: Vec<(&str, Vec<Vec<u8>>, u16)> = vec![
+        (
+            "message over the limit",
+            vec![text.encode(&[b'x'; 5000])],
+            1009,
+        ),
+        (
+            "fragments adding up over the limit",
+            vec![
+                FrameSpec { fin: false, ..text }.encode(&[b'x'; 3000]),
+                FrameSpec { opcode: 0, ..text }.encode(&[b'x'; 3000]),
+            ],
+            1009,
+        ),
+        (
+            "unmasked client frame",
+            vec![FrameSpec {
+                masked: false,
+                ..text
+            }
+            .encode(b"hi")],
+            1002,
+        ),
+        (
+            "reserved bits set",
+            vec![FrameSpec { rsv: 4, ..text }.encode(b"hi")],
+            1002,
+        ),
+        (
+            "unknown opcode",
+            vec![FrameSpec::client(3).encode(b"hi")],
+            1002,
+        ),
+        (
+            "fragmented control frame",
+            vec![FrameSpec {
+                fin: false,
+                ..FrameSpec::client(9)
+            }
+            .encode(b"ping")],
+            1002,
+        ),
+        (
+            "invalid UTF-8 text",
+            vec![text.encode(&[0xff, 0xfe, 0x80])],
+            1007,
+        ),
+    ];
+    for (what, frames, code) in cases {
+        assert_eq!(close_code_after(&server, &frames), Some(code), "{what}");
+    }
+    // A small data message is ignored: the connection stays and the stream goes on.
+    let mut polite = raw::handshake(server.addr);
+    polite.write_all(&text.encode(b"hello")).unwrap();
+    polite
+        .write_all(&FrameSpec::client(8).encode(&1000u16.to_be_bytes()))
+        .unwrap();
+    assert_eq!(raw::close_code(&mut polite), Some(1000));
+    assert_eq!(
+        bystander.texts(3, LIMIT).len(),
+        3,
+        "other clients are unaffected"
+    );
+    assert!(
+        server.log().contains("closed with 1009 (message too big)"),
+        "{}",
+        server.log()
+    );
+    assert!(server.log().contains("closed with 1007 (invalid payload)"));
+}
+
+#[test]
+fn ten_thousand_abrupt_connections_leave_nothing_behind() {
+    let server = Server::start(&["--interval", "1ms"]);
+    let pid = server.pid();
+    let churn = |total: usize| {
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let addr = server.addr;
+                thread::spawn(move || {
+                    for n in (worker..total).step_by(4) {
+                        let Ok(mut stream) = TcpStream::connect(addr) else {
+                            continue;
+                        };
+                        match n % 4 {
+                            // Gone before saying anything.
+                            0 => {}
+                            // Gone mid-handshake.
+                            1 => {
+                                let _ = stream.write_all(&raw::UPGRADE_REQUEST.as_bytes()[..30]);
+                            }
+                            // Gone mid-stream, without a close frame.
+                            2 => {
+                                let _ = stream.write_all(raw::UPGRADE_REQUEST.as_bytes());
+                                let _ = stream.read(&mut [0u8; 512]);
+                            }
+                            // Gone politely, with a close frame.
+                            _ => {
+                                let _ = stream.write_all(raw::UPGRADE_REQUEST.as_bytes());
+                                let _ = stream.read(&mut [0u8; 512]);
+                                let close = FrameSpec::client(8).encode(&1000u16.to_be_bytes());
+                                let _ = stream.write_all(&close);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    };
+    // Warm up first, so that the runtime's threads and the allocator's pools are in place.
+    churn(400);
+    let fds_before = wait_for_fds(&server, open_fds(pid).min(16));
+    let rss_before = resident_kib(pid);
+    churn(10_000);
+    let fds_after = wait_for_fds(&server, fds_before);
+    server.wait_for_log("(0 open)", LIMIT);
+    thread::sleep(Duration::from_millis(200));
+    let rss_after = resident_kib(pid);
+    eprintln!(
+        "10,000 abrupt connections: open descriptors {fds_before} -> {fds_after}, resident memory {rss_before} KiB -> {rss_after} KiB"
+    );
+    assert!(
+        rss_after < rss_before + 16 * 1024,
+        "resident memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    // The server still serves.
+    let run = run_client(&[&server.url, "--count", "3"], LIMIT);
+    assert!(run.status.success(), "{run:?}");
+}
