@@ -11,6 +11,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// malicious or broken server can make a client spend on one frame.
 pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
 
+/// The largest sequence number: JavaScript numbers hold every integer up to it exactly, so a
+/// browser never confuses two messages, and `seq + 1` never overflows.
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
 /// One message of a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -35,9 +39,21 @@ impl Envelope {
 
     /// The `prodcon.v1` text of this message.
     pub fn encode(&self) -> String {
-        // Serializing a struct of integers and a string into a String cannot fail.
-        serde_json::to_string(self).expect("an envelope always serializes")
+        encode_message(self.seq, self.time, &self.data)
     }
+}
+
+/// The `prodcon.v1` text of message `seq`, made at `time`, holding `data`: what
+/// [`Envelope::encode`] gives, for a producer that keeps its data elsewhere than in an `Envelope`.
+pub fn encode_message(seq: u64, time: u64, data: &str) -> String {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        seq: u64,
+        time: u64,
+        data: &'a str,
+    }
+    // Serializing integers and a string into a String cannot fail.
+    serde_json::to_string(&Borrowed { seq, time, data }).expect("an envelope always serializes")
 }
 
 /// A range of sequence numbers, both ends included, that the server can no longer deliver.
@@ -134,8 +150,8 @@ impl ServerFrame {
                 data: Some(data),
                 lost: None,
             } => {
-                if seq == 0 {
-                    return Err(DecodeError::Invalid("seq starts at 1"));
+                if seq == 0 || seq > MAX_SEQ {
+                    return Err(DecodeError::Invalid("seq must be from 1 to 2^53 - 1"));
                 }
                 Ok(ServerFrame::Message(Envelope { seq, time, data }))
             }
@@ -145,9 +161,9 @@ impl ServerFrame {
                 data: None,
                 lost: Some(lost),
             } => {
-                if lost.first == 0 || lost.first > lost.last {
+                if lost.first == 0 || lost.first > lost.last || lost.last > MAX_SEQ {
                     return Err(DecodeError::Invalid(
-                        "a lost range needs 1 <= first <= last",
+                        "a lost range needs 1 <= first <= last <= 2^53 - 1",
                     ));
                 }
                 Ok(ServerFrame::Lost(lost))
@@ -232,6 +248,8 @@ mod tests {
     fn frames_breaking_protocol_rules_are_invalid() {
         for bad in [
             r#"{"seq":0,"time":2,"data":"x"}"#,
+            r#"{"seq":9007199254740992,"time":2,"data":"x"}"#,
+            r#"{"lost":{"first":1,"last":18446744073709551615}}"#,
             r#"{"seq":1,"data":"x"}"#,
             r#"{"seq":1,"time":2,"data":"x","lost":{"first":1,"last":1}}"#,
             r#"{"lost":{"first":5,"last":4}}"#,
@@ -278,13 +296,13 @@ mod tests {
         }
 
         #[test]
-        fn every_envelope_round_trips(seq in 1u64.., time in any::<u64>(), data in ".*") {
+        fn every_envelope_round_trips(seq in 1u64..=MAX_SEQ, time in any::<u64>(), data in ".*") {
             let env = Envelope { seq, time, data };
             prop_assert_eq!(ServerFrame::decode(&env.encode()), Ok(ServerFrame::Message(env)));
         }
 
         #[test]
-        fn every_lost_range_round_trips(first in 1u64..u64::MAX / 2, len in 0u64..u64::MAX / 2) {
+        fn every_lost_range_round_trips(first in 1u64..MAX_SEQ / 2, len in 0u64..MAX_SEQ / 2) {
             let lost = LostRange { first, last: first + len };
             prop_assert_eq!(ServerFrame::decode(&lost.encode()), Ok(ServerFrame::Lost(lost)));
         }

@@ -15,5 +15,5 @@ pub mod frame;
 pub mod resume;
 pub mod subprotocol;
 
-pub use frame::{DecodeError, Envelope, LostRange, ServerFrame};
+pub use frame::{encode_message, DecodeError, Envelope, LostRange, ServerFrame};
 pub use subprotocol::Format;

@@ -1,6 +1,8 @@
 //! The `from` query parameter: `ws://host:port/?from=N` asks for a stream starting at sequence
 //! number N, so that a consumer can resume after a dropped connection.
 
+use crate::frame::MAX_SEQ;
+
 /// The name of the query parameter.
 pub const FROM: &str = "from";
 
@@ -8,8 +10,8 @@ pub const FROM: &str = "from";
 /// the server refuses the handshake with this text, and retrying the same URL will not help.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ResumeError {
-    /// `from` is not a whole number of at least 1.
-    #[error("`from` must be a whole number of at least 1, got {0:?}")]
+    /// `from` is not a whole number from 1 to [`MAX_SEQ`].
+    #[error("`from` must be a whole number from 1 to 2^53 - 1, got {0:?}")]
     NotASequenceNumber(String),
     /// `from` appears more than once.
     #[error("`from` is given more than once")]
@@ -30,7 +32,7 @@ pub fn parse_from(query: Option<&str>) -> Result<Option<u64>, ResumeError> {
         let seq = value
             .parse::<u64>()
             .ok()
-            .filter(|&seq| seq >= 1)
+            .filter(|seq| (1..=MAX_SEQ).contains(seq))
             .ok_or_else(|| ResumeError::NotASequenceNumber(value.clone().into_owned()))?;
         found = Some(seq);
     }
@@ -74,6 +76,7 @@ mod tests {
             "from=",
             "from=1.5",
             "from=99999999999999999999999",
+            "from=9007199254740992",
         ] {
             assert!(
                 matches!(
@@ -102,7 +105,7 @@ mod tests {
         }
 
         #[test]
-        fn with_from_round_trips(query in "[a-z=&%0-9]*", seq in 1u64..) {
+        fn with_from_round_trips(query in "[a-z=&%0-9]*", seq in 1u64..=MAX_SEQ) {
             prop_assert_eq!(parse_from(Some(&with_from(Some(&query), seq))), Ok(Some(seq)));
         }
     }

@@ -47,7 +47,7 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 /// A sequence number: a whole number of at least 1.
 fn parse_seq(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
-        Ok(seq) if seq >= 1 => Ok(seq),
-        _ => Err("sequence numbers start at 1; write a whole number such as 42".into()),
+        Ok(seq) if (1..=common::frame::MAX_SEQ).contains(&seq) => Ok(seq),
+        _ => Err("sequence numbers go from 1 to 2^53 - 1; write a whole number such as 42".into()),
     }
 }

@@ -11,6 +11,7 @@ use crate::outgoing::{queue, End, Outgoing, Published, Queue, QueueSender, Refus
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use crate::source::Source;
+use async_tungstenite::tungstenite::Utf8Bytes;
 use common::{close, LostRange};
 use futures::channel::{mpsc, oneshot};
 use futures::{future, pin_mut, select, FutureExt, StreamExt};
@@ -18,12 +19,17 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How a connection closes once it has the whole of a stream that ended.
 const END_OF_STREAM: End = End {
     code: close::NORMAL,
     reason: "end of the stream",
 };
+
+/// How long a hub paced by its consumers waits for room in a full queue: a consumer that takes
+/// longer is not just slower than the others but stalled, and holds them back no longer.
+const SLOW_GRACE: Duration = Duration::from_millis(250);
 
 /// Messages produced in a row before the hub lets the writers run, when the source never waits.
 const BURST: usize = 32;
@@ -71,9 +77,41 @@ pub struct HubConfig {
     pub queue: NonZeroUsize,
     /// Messages kept for subscribers that ask for earlier ones.
     pub history: usize,
-    /// Whether to produce only while someone listens: a source that never waits would
-    /// otherwise spin with nobody to serve.
-    pub produce_on_demand: bool,
+    /// Whether the source has no pace of its own (the counter at `--interval 0`). Then the hub
+    /// produces only while someone listens, and as fast as they take messages: it waits up to
+    /// [`SLOW_GRACE`] for room in a full queue before calling that consumer slow.
+    pub paced_by_consumers: bool,
+}
+
+impl HubConfig {
+    /// Queues `message` for `subscriber`; `false` when it is to be let go (gone, or too slow).
+    async fn queued(&self, subscriber: &mut Subscriber, message: &Arc<Published>) -> bool {
+        let item = || Outgoing::Message(Arc::clone(message));
+        let refused = match subscriber.queue.try_send(item()) {
+            Ok(()) => return true,
+            Err(Refused::Full) if self.paced_by_consumers => {
+                match runtime::timeout(SLOW_GRACE, subscriber.queue.send(item())).await {
+                    Some(Ok(())) => return true,
+                    Some(Err(gone)) => gone,
+                    None => Refused::Full,
+                }
+            }
+            Err(refused) => refused,
+        };
+        if refused == Refused::Full {
+            subscriber.queue.close_with(End {
+                code: close::SLOW_CONSUMER,
+                reason: "too slow: reconnect with ?from= to resume",
+            });
+            log::info!(
+                "{}: too slow, its queue of {} messages is full at seq {}: closing it with 4000 after what it holds",
+                subscriber.peer,
+                self.queue,
+                message.seq()
+            );
+        }
+        false
+    }
 }
 
 /// One subscriber, as the hub sees it.
@@ -135,7 +173,7 @@ impl Hub {
         let mut ended = Some(ended);
         let mut burst = 0;
         loop {
-            let listening = !self.subscribers.is_empty() || !self.config.produce_on_demand;
+            let listening = !self.subscribers.is_empty() || !self.config.paced_by_consumers;
             let produced = async {
                 if listening && !source.is_done() {
                     source.next().await
@@ -150,7 +188,7 @@ impl Hub {
                 },
                 data = produced.fuse() => match data {
                     Some(data) => {
-                        self.publish(data);
+                        self.publish(data).await;
                         burst += 1;
                         if burst == BURST {
                             burst = 0;
@@ -170,7 +208,7 @@ impl Hub {
     }
 
     /// Numbers `data`, keeps it in history, and queues it for every subscriber that wants it.
-    fn publish(&mut self, data: String) {
+    async fn publish(&mut self, data: Utf8Bytes) {
         let message = Published::now(self.next_seq, data);
         self.next_seq += 1;
         if self.config.history > 0 {
@@ -179,28 +217,18 @@ impl Hub {
             }
             self.history.push_back(Arc::clone(&message));
         }
-        let capacity = self.config.queue;
-        self.subscribers.retain_mut(|subscriber| {
-            if message.seq() < subscriber.from {
-                return true;
+        let mut index = 0;
+        while index < self.subscribers.len() {
+            let subscriber = &mut self.subscribers[index];
+            let keep =
+                message.seq() < subscriber.from || self.config.queued(subscriber, &message).await;
+            if keep {
+                index += 1;
+            } else {
+                // Subscribers are in no particular order.
+                self.subscribers.swap_remove(index);
             }
-            match subscriber.queue.try_send(Outgoing::Message(Arc::clone(&message))) {
-                Ok(()) => true,
-                Err(Refused::Gone) => false,
-                Err(Refused::Full) => {
-                    subscriber.queue.close_with(End {
-                        code: close::SLOW_CONSUMER,
-                        reason: "too slow: reconnect with ?from= to resume",
-                    });
-                    log::info!(
-                        "{}: too slow, its queue of {capacity} messages is full at seq {}: closing it with 4000 after what it holds",
-                        subscriber.peer,
-                        message.seq()
-                    );
-                    false
-                }
-            }
-        });
+        }
     }
 
     /// Registers a subscriber, with what it asked for from history.

@@ -83,7 +83,7 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         let hub_config = HubConfig {
             queue: config.queue,
             history: config.history,
-            produce_on_demand: config.source == SourceKind::Counter && config.interval.is_zero(),
+            paced_by_consumers: config.source == SourceKind::Counter && config.interval.is_zero(),
         };
         let (hub, done) = hub::start(source, hub_config, sessions_stop.clone());
         (Mode::Broadcast(hub), done.map(|_| ()).left_future())

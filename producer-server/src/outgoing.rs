@@ -2,7 +2,8 @@
 //! and the queue itself.
 
 use async_tungstenite::tungstenite::Utf8Bytes;
-use common::{close, Envelope, Format, LostRange};
+use common::frame::now_micros;
+use common::{close, encode_message, Format, LostRange};
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use std::collections::VecDeque;
@@ -15,37 +16,39 @@ use std::sync::{Arc, OnceLock};
 /// share one reference-counted buffer.
 #[derive(Debug)]
 pub struct Published {
-    /// Sequence number, time stamp and data.
-    pub envelope: Envelope,
-    /// The plain-format frame: the data alone.
-    plain: Utf8Bytes,
+    /// Position in the stream.
+    seq: u64,
+    /// When it was produced, in microseconds since the Unix epoch.
+    time: u64,
+    /// The data, which is also the whole plain-format frame.
+    data: Utf8Bytes,
     /// The `prodcon.v1` frame, made on first use: a stream nobody reads as JSON never pays for it.
     json: OnceLock<Utf8Bytes>,
 }
 
 impl Published {
     /// Stamps `data` as message `seq`, produced now.
-    pub fn now(seq: u64, data: String) -> Arc<Self> {
-        let plain = Utf8Bytes::from(data.as_str());
+    pub fn now(seq: u64, data: Utf8Bytes) -> Arc<Self> {
         Arc::new(Published {
-            envelope: Envelope::now(seq, data),
-            plain,
+            seq,
+            time: now_micros(),
+            data,
             json: OnceLock::new(),
         })
     }
 
     /// The sequence number.
     pub fn seq(&self) -> u64 {
-        self.envelope.seq
+        self.seq
     }
 
     /// The text frame for a connection that speaks `format`.
     pub fn text(&self, format: Format) -> Utf8Bytes {
         match format {
-            Format::Plain => self.plain.clone(),
+            Format::Plain => self.data.clone(),
             Format::JsonV1 => self
                 .json
-                .get_or_init(|| Utf8Bytes::from(self.envelope.encode()))
+                .get_or_init(|| encode_message(self.seq, self.time, &self.data).into())
                 .clone(),
         }
     }

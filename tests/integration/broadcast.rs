@@ -129,3 +129,19 @@ fn a_consumer_that_never_reads_is_closed_as_slow_while_a_fast_one_gets_everythin
     assert!(matches!(end, Received::Close(Some((4000, _)))), "{end:?}");
     drop(writer.join());
 }
+
+#[test]
+fn at_interval_zero_the_hub_takes_the_pace_of_its_consumers() {
+    let server = Server::start(&["--broadcast", "--interval", "0", "--queue", "64"]);
+    let clients: Vec<RunningClient> = (0..3)
+        .map(|_| RunningClient::start(&[&server.url, "--count", "100000"]))
+        .collect();
+    for client in clients {
+        let run = client.finish(LIMIT);
+        assert!(run.status.success(), "{}", run.stderr);
+        let numbers: Vec<u64> = run.lines().iter().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(numbers.len(), 100_000);
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "no gap, no repeat");
+    }
+    assert!(!server.log().contains("too slow"), "{}", server.log());
+}

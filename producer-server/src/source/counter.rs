@@ -2,13 +2,14 @@
 
 use crate::outgoing::{Outgoing, Published, QueueSender};
 use crate::runtime;
+use async_tungstenite::tungstenite::Utf8Bytes;
 use futures::stream::{self, Stream};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 
 /// The numbers from `first` on, as text, one per `interval` (as fast as they are taken when
 /// `interval` is zero).
-pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = String> + Send {
+pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = Utf8Bytes> + Send {
     let start = (first, Instant::now());
     stream::unfold(start, move |(seq, mut due)| async move {
         if !interval.is_zero() {
@@ -20,7 +21,9 @@ pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = String> + S
                 runtime::sleep(due - now).await;
             }
         }
-        Some((seq.to_string(), (seq + 1, due)))
+        // Formatted on the stack, then copied once into the frame's shared buffer.
+        let text = Utf8Bytes::from(itoa::Buffer::new().format(seq));
+        Some((text, (seq + 1, due)))
     })
 }
 
@@ -50,8 +53,9 @@ mod tests {
 
     #[test]
     fn counts_from_first() {
-        let first: Vec<String> =
+        let first: Vec<Utf8Bytes> =
             futures::executor::block_on(numbers(41, Duration::ZERO).take(3).collect());
+        let first: Vec<&str> = first.iter().map(Utf8Bytes::as_str).collect();
         assert_eq!(first, ["41", "42", "43"]);
     }
 }

@@ -4,7 +4,8 @@
 pub mod counter;
 pub mod stdin;
 
+use async_tungstenite::tungstenite::Utf8Bytes;
 use futures::stream::BoxStream;
 
-/// The data of the messages of a stream, in order.
-pub type Source = BoxStream<'static, String>;
+/// The data of the messages of a stream, in order, each already the text of a frame.
+pub type Source = BoxStream<'static, Utf8Bytes>;

@@ -6,16 +6,17 @@
 //! most that length, cut between characters, also with a warning. Nothing is dropped.
 
 use crate::runtime;
+use async_tungstenite::tungstenite::Utf8Bytes;
 use futures::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
-use futures::stream::{self, Stream};
+use futures::stream::{self, Stream, StreamExt};
 
 /// The longest message a line makes, in bytes: JSON-escaped, it stays within what a consumer
 /// accepts (`common::frame::MAX_FRAME_LEN`).
 pub const MAX_LINE_LEN: usize = 1024 * 1024;
 
 /// The lines of standard input, until its end.
-pub fn lines() -> impl Stream<Item = String> + Send {
-    lines_of(runtime::stdin())
+pub fn lines() -> impl Stream<Item = Utf8Bytes> + Send {
+    lines_of(runtime::stdin()).map(Utf8Bytes::from)
 }
 
 /// Where the reading stands.
