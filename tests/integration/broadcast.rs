@@ -141,7 +141,10 @@ fn at_interval_zero_the_hub_takes_the_pace_of_its_consumers() {
         assert!(run.status.success(), "{}", run.stderr);
         let numbers: Vec<u64> = run.lines().iter().map(|l| l.parse().unwrap()).collect();
         assert_eq!(numbers.len(), 100_000);
-        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "no gap, no repeat");
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "no gap, no repeat"
+        );
     }
     assert!(!server.log().contains("too slow"), "{}", server.log());
 }
