@@ -1,0 +1,361 @@
+//! Workload 2, fan-out: one broadcast stream to many consumers held by this process. At 10
+//! messages per second: latency (receipt time minus the envelope's `time`) with every message
+//! accounted for; at `--interval 0`: deliveries per second in all. And workload 4 for both,
+//! server CPU seconds per million messages delivered.
+
+use super::{join_notes, Bench, Pair};
+use crate::consumers::Clock;
+use crate::crowd::{self, Spec, Summary};
+use crate::stats::percentile;
+use crate::subjects::{Mode, Subject};
+use crate::table::{Row, Unit};
+use std::time::Duration;
+
+/// Read buffer of each subscriber: enough for a burst of envelopes, small enough that ten
+/// thousand of them cost the bench little memory.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// What a run of one kind gives.
+#[derive(Default)]
+struct Results {
+    /// Latency percentiles p50, p99 and max, in milliseconds (latency runs).
+    latency: [Pair; 3],
+    /// Deliveries per second in all (rate runs).
+    rate: Pair,
+    /// Server CPU seconds per million deliveries.
+    cpu: Pair,
+    /// The counts of producer-server's runs.
+    ours: Counts,
+    /// The counts of the baseline's runs.
+    baseline: Counts,
+    /// Failures of baseline runs.
+    notes: Vec<String>,
+    /// Why producer-server could not run this, if it could not (no `--broadcast`).
+    unavailable: Option<String>,
+}
+
+impl Results {
+    /// The counts of both subjects, and the baseline's failures, for the notes cell.
+    fn notes(&self, clock: Clock) -> String {
+        let mut notes = Vec::new();
+        for (who, counts) in [("ours", &self.ours), ("baseline", &self.baseline)] {
+            if counts.runs > 0 {
+                notes.push(format!("{who}: {}", counts.describe(clock)));
+            }
+        }
+        notes.extend(self.notes.iter().cloned());
+        join_notes(&notes)
+    }
+}
+
+/// The counts of one subject's runs, added up.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Runs made.
+    runs: usize,
+    /// Runs in which every consumer got every message of the window, in order.
+    complete_runs: usize,
+    /// Consumers per run.
+    consumers: usize,
+    /// The fewest and the most messages produced in a run's window (latency runs).
+    per_window: Option<(u64, u64)>,
+    /// Messages received in the windows, in all.
+    received: u64,
+    /// Sequence numbers skipped, in all.
+    missing: u64,
+    /// Messages out of order or repeated, in all.
+    disorder: u64,
+    /// Consumers that were not done when the grace time ran out, in all.
+    unfinished: usize,
+    /// Connections that failed, in all.
+    failed: usize,
+    /// Consumers closed by the server, by close code, in all.
+    closed: std::collections::BTreeMap<u16, usize>,
+}
+
+impl Counts {
+    fn add(&mut self, summary: &Summary, clock: Clock) {
+        self.runs += 1;
+        if problem(summary, clock).is_none() {
+            self.complete_runs += 1;
+        }
+        self.consumers = summary.consumers;
+        let each = summary.expected_each;
+        self.per_window = Some(
+            self.per_window
+                .map_or((each, each), |(low, high)| (low.min(each), high.max(each))),
+        );
+        self.received += summary.in_window;
+        self.missing += summary.missing;
+        self.disorder += summary.disorder;
+        self.unfinished += summary.unfinished;
+        self.failed += summary.failed.0;
+        for (code, count) in &summary.closed {
+            *self.closed.entry(*code).or_default() += count;
+        }
+    }
+
+    fn describe(&self, clock: Clock) -> String {
+        let mut text = match clock {
+            Clock::Produced => {
+                let (low, high) = self.per_window.unwrap_or_default();
+                let span = if low == high {
+                    low.to_string()
+                } else {
+                    format!("{low}..{high}")
+                };
+                format!(
+                    "{}/{} runs where each of {} consumers got all {span} msgs of the window in order",
+                    self.complete_runs, self.runs, self.consumers
+                )
+            }
+            Clock::Received => format!(
+                "{} runs x {} consumers, {} msgs checked in order",
+                self.runs, self.consumers, self.received
+            ),
+        };
+        if self.missing > 0 || self.disorder > 0 {
+            text += &format!(", {} missing, {} out of order", self.missing, self.disorder);
+        }
+        if self.unfinished > 0 {
+            text += &format!(", {} consumer-runs not done in time", self.unfinished);
+        }
+        if self.failed > 0 {
+            text += &format!(", {} connections failed", self.failed);
+        }
+        for (code, count) in &self.closed {
+            text += &format!(", {count} consumer-runs closed with {code}");
+        }
+        text
+    }
+}
+
+/// Runs the workload; returns its rows and its cost rows.
+pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
+    let mut rows = Vec::new();
+    let mut costs = Vec::new();
+    let interval = bench.plan.fanout_interval;
+    for consumers in bench.plan.fanout.clone() {
+        let label = format!(
+            "2 fan-out latency, {consumers} consumers, --broadcast --interval {}ms (prodcon.v1)",
+            interval.as_millis()
+        );
+        let results = repeat(bench, &label, consumers, Clock::Produced, interval);
+        for (i, name) in ["p50", "p99", "max"].iter().enumerate() {
+            let (ours, baseline) = cells(bench, &results, &results.latency[i]);
+            rows.push(Row {
+                workload: format!("{label}: {name}"),
+                unit: Unit::Millis,
+                ours,
+                baseline,
+                notes: if i == 0 {
+                    results.notes(Clock::Produced)
+                } else {
+                    String::new()
+                },
+            });
+        }
+        costs.push(cost_row(bench, &label, &results));
+    }
+    let consumers = bench.plan.rate_consumers;
+    let label =
+        format!("2 fan-out rate, {consumers} consumers, --broadcast --interval 0 (prodcon.v1)");
+    let results = repeat(bench, &label, consumers, Clock::Received, Duration::ZERO);
+    let (ours, baseline) = cells(bench, &results, &results.rate);
+    rows.push(Row {
+        workload: format!("{label}: deliveries in all"),
+        unit: Unit::PerSecond,
+        ours,
+        baseline,
+        notes: results.notes(Clock::Received),
+    });
+    costs.push(cost_row(bench, &label, &results));
+    (rows, costs)
+}
+
+fn cells(
+    bench: &Bench,
+    results: &Results,
+    pair: &Pair,
+) -> (crate::table::Outcome, crate::table::Outcome) {
+    let ours_missing = results
+        .unavailable
+        .as_ref()
+        .map_or("failed (see notes)".to_string(), |why| {
+            format!("not available: {why}")
+        });
+    pair.outcomes(&ours_missing, bench.baseline_missing())
+}
+
+fn cost_row(bench: &Bench, label: &str, results: &Results) -> Row {
+    let (ours, baseline) = cells(bench, results, &results.cpu);
+    Row {
+        workload: format!("4 cost, server CPU: {label}"),
+        unit: Unit::CpuPerMillion,
+        ours,
+        baseline,
+        notes: "utime+stime of the server process over the window, per delivery".into(),
+    }
+}
+
+/// Runs `reps` repetitions against each subject.
+fn repeat(
+    bench: &mut Bench,
+    label: &str,
+    consumers: usize,
+    clock: Clock,
+    interval: Duration,
+) -> Results {
+    let mut results = Results::default();
+    for rep in 0..bench.plan.reps {
+        for subject in bench.subjects() {
+            if subject == Subject::Ours && results.unavailable.is_some() {
+                continue;
+            }
+            let what = format!("{label} rep {}", rep + 1);
+            let summary = match measure(bench, subject, consumers, clock, interval) {
+                Ok(summary) => summary,
+                Err(RunError::Unavailable(why)) => {
+                    eprintln!("bench: {what}: not available: {why}");
+                    results.unavailable = Some(why);
+                    continue;
+                }
+                Err(RunError::Failed(error)) => {
+                    bench.failed(subject, &what, &error, &mut results.notes);
+                    continue;
+                }
+            };
+            match subject {
+                Subject::Ours => results.ours.add(&summary, clock),
+                Subject::Baseline => results.baseline.add(&summary, clock),
+            }
+            if let Some(problem) = problem(&summary, clock) {
+                bench.failed(subject, &what, &problem, &mut Vec::new());
+            }
+            record(&mut results, subject, &summary, clock);
+        }
+    }
+    results
+}
+
+/// Adds one run's numbers to `results`.
+fn record(results: &mut Results, subject: Subject, summary: &Summary, clock: Clock) {
+    if summary.received_since_start > 0 {
+        results
+            .cpu
+            .of(subject)
+            .push(summary.server_cpu / summary.received_since_start as f64 * 1e6);
+    }
+    match clock {
+        Clock::Produced => {
+            for (i, fraction) in [0.5, 0.99, 1.0].into_iter().enumerate() {
+                if let Some(micros) = percentile(&summary.latencies, fraction) {
+                    results.latency[i].of(subject).push(micros as f64 / 1000.0);
+                }
+            }
+        }
+        Clock::Received => {
+            let seconds = summary.measured_for.as_secs_f64();
+            if seconds > 0.0 {
+                results
+                    .rate
+                    .of(subject)
+                    .push(summary.in_window as f64 / seconds);
+            }
+        }
+    }
+}
+
+/// Why a run of the server cannot be counted, if it cannot. At 10 msg/s every consumer must get
+/// every message in order; at `--interval 0` consumers closed as slow (4000), even all of them, are the documented
+/// behaviour, but a gap, a repeat or a failed connection is not.
+fn problem(summary: &Summary, clock: Clock) -> Option<String> {
+    let lossless = summary.missing == 0 && summary.disorder == 0 && summary.failed.0 == 0;
+    let ok = match clock {
+        Clock::Produced => summary.all_delivered() && summary.expected_each > 0,
+        // A producer that never waits can outrun every consumer: closing them with 4000 is
+        // the documented answer, so a run where all were closed before the window still passes.
+        Clock::Received => lossless,
+    };
+    (!ok).then(|| describe(summary, clock))
+}
+
+/// The counts of a run, in a few words.
+fn describe(summary: &Summary, clock: Clock) -> String {
+    let mut text = match clock {
+        Clock::Produced => format!(
+            "{}/{} consumers got all {} msgs in order",
+            summary.complete, summary.consumers, summary.expected_each
+        ),
+        Clock::Received => format!(
+            "{} consumers, {} msgs in {:.1}s",
+            summary.consumers,
+            summary.in_window,
+            summary.measured_for.as_secs_f64()
+        ),
+    };
+    if summary.missing > 0 || summary.disorder > 0 {
+        text += &format!(
+            ", {} missing, {} out of order",
+            summary.missing, summary.disorder
+        );
+    }
+    if summary.unfinished > 0 {
+        text += &format!(", {} not done in time", summary.unfinished);
+    }
+    for (code, count) in &summary.closed {
+        text += &format!(", {count} closed with {code}");
+    }
+    if let (count @ 1.., Some(error)) = &summary.failed {
+        text += &format!(", {count} failed ({error})");
+    }
+    text
+}
+
+/// Why a run could not be made.
+enum RunError {
+    /// producer-server has no `--broadcast` (yet): the rows say 'not available'.
+    Unavailable(String),
+    /// Anything else: a failure of the run.
+    Failed(String),
+}
+
+/// One run: a fresh broadcast server and `consumers` subscribers.
+fn measure(
+    bench: &Bench,
+    subject: Subject,
+    consumers: usize,
+    clock: Clock,
+    interval: Duration,
+) -> Result<Summary, RunError> {
+    let server = bench
+        .servers
+        .start(subject, Mode::Broadcast { interval })
+        .map_err(|error| {
+            // clap's words for a flag it does not know.
+            let unknown_flag =
+                error.contains("wasn't expected") || error.contains("unexpected argument");
+            if subject == Subject::Ours && unknown_flag {
+                RunError::Unavailable("producer-server has no --broadcast".into())
+            } else {
+                RunError::Failed(error)
+            }
+        })?;
+    let plan = bench.plan;
+    let window = match clock {
+        Clock::Produced => plan.latency_window,
+        Clock::Received => plan.rate_window,
+    };
+    let spec = Spec {
+        url: server.url.clone(),
+        consumers,
+        clock,
+        window,
+        settle: Duration::from_millis(500),
+        connect_limit: Duration::from_secs(20) + Duration::from_millis(10) * consumers as u32,
+        grace: Duration::from_secs(10).max(window * 2),
+        read_buffer: READ_BUFFER,
+    };
+    async_std::task::block_on(crowd::run(&spec, server.pid()))
+        .map_err(|e| RunError::Failed(format!("{e}; server log: {}", server.log_tail())))
+}
