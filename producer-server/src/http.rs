@@ -56,14 +56,17 @@ pub enum HeadError {
 
 /// Reads from `stream` until a whole request head has arrived.
 pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<RequestHead, HeadError> {
-    let mut bytes = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
+    let mut bytes = Vec::new();
     loop {
-        let n = stream.read(&mut chunk).await?;
+        // Read straight into the vector: a buffer on the stack would live in every
+        // connection's future.
+        let filled = bytes.len();
+        bytes.resize(filled + 1024, 0);
+        let n = stream.read(&mut bytes[filled..]).await?;
+        bytes.truncate(filled + n);
         if n == 0 {
             return Err(HeadError::Incomplete);
         }
-        bytes.extend_from_slice(&chunk[..n]);
         if let Some(head) = parse(&bytes)? {
             return Ok(RequestHead { bytes, ..head });
         }

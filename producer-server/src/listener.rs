@@ -75,8 +75,10 @@ struct Server {
 /// its goodbye and returns.
 pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSignal) {
     let ws_config = WebSocketConfig::default()
-        // Clients send only control frames: a small read buffer is plenty.
-        .read_buffer_size(4 * 1024)
+        // Clients send only control frames, of at most 125 bytes: a read buffer that holds one is
+        // plenty, and tungstenite allocates it for every connection up front. A larger message
+        // (up to --max-message-size) grows it as needed.
+        .read_buffer_size(256)
         .max_message_size(Some(config.max_message_size))
         // tungstenite applies the frame limit to control frames too: below their 125 bytes, a
         // client's close frame would be refused.
@@ -194,7 +196,10 @@ impl Server {
         // Batches are flushed on purpose: a lone message must leave at once, not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let limit = self.config.handshake_timeout;
-        let Some(accepted) = runtime::timeout(limit, self.handshake(stream, peer)).await else {
+        // Each phase is boxed: a task's future is as large as all its phases laid side by side,
+        // and an idle connection should hold only what its session needs (see BENCHMARKS.md).
+        let handshake = Box::pin(self.handshake(stream, peer));
+        let Some(accepted) = runtime::timeout(limit, handshake).await else {
             log::info!("{peer}: dropped: handshake not completed within {limit:?}");
             return;
         };
@@ -234,7 +239,14 @@ impl Server {
             format,
             ping_interval: self.config.ping_interval,
         };
-        let report = session::run(ws, session, outbox, feed, self.shutdown.clone()).await;
+        let report = Box::pin(session::run(
+            ws,
+            session,
+            outbox,
+            feed,
+            self.shutdown.clone(),
+        ))
+        .await;
         drop(slot);
         *self.last_close.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let open = self.slots.taken();
