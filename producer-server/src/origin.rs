@@ -2,8 +2,10 @@
 //!
 //! A browser lets any page it shows open a WebSocket to any server, and says which page asked in
 //! the `Origin` header. So by default a handshake that carries an `Origin` is accepted only when
-//! that origin names this very server (its host and port match the request's `Host` header): the
-//! built-in page may connect, a page from elsewhere may not. Clients that send no `Origin`
+//! that origin names this very server (its host and port match the request's `Host` header, and
+//! the host is an IP address or localhost): the built-in page may connect, a page from elsewhere
+//! may not. A page served under a host name needs `--allowed-origin`: otherwise a site could
+//! point its own name at this server (DNS rebinding) and pass for it. Clients that send no `Origin`
 //! (command-line tools, libraries) are not browsers acting for another site, and are accepted.
 //! `--allowed-origin` adds origins, or allows all with `*`.
 
@@ -66,7 +68,11 @@ pub fn check(
     }
     // Opaque origins (`null`: data: URLs, sandboxed frames, files) name no site: refused.
     let origin = text.parse::<Origin>().map_err(|_| refused())?;
-    let same_host = host.is_some_and(|host| origin.is_host(host));
+    // A host name proves nothing: a site can point its own name at this machine (DNS
+    // rebinding), and its pages then match their Host. Only an address, or localhost, which no
+    // site can claim, makes a matching page this server's own.
+    let same_host =
+        host.is_some_and(|host| origin.is_host(host)) && origin.is_address_or_localhost();
     if same_host || allowed.contains(&AllowedOrigin::Exact(origin)) {
         Ok(())
     } else {
@@ -75,6 +81,14 @@ pub fn check(
 }
 
 impl Origin {
+    /// Whether the host is an IP address or `localhost` (or a name under it).
+    fn is_address_or_localhost(&self) -> bool {
+        let bare = self.host.trim_start_matches('[').trim_end_matches(']');
+        bare.parse::<std::net::IpAddr>().is_ok()
+            || self.host == "localhost"
+            || self.host.ends_with(".localhost")
+    }
+
     /// Whether this origin's host and port are those of a `Host` header, `host[:port]`. A `Host`
     /// without a port means the default port of the origin's scheme, as a browser would send it.
     fn is_host(&self, host: &str) -> bool {
@@ -234,11 +248,31 @@ mod tests {
         assert_eq!(check(Some("http://example.com"), HOST, &list), Ok(()));
         assert_eq!(check(Some("https://example.com:443"), HOST, &list), Ok(()));
         assert_eq!(
-            check(Some("http://example.com"), Some("example.com:80"), &[]),
+            check(Some("http://127.0.0.1"), Some("127.0.0.1:80"), &[]),
             Ok(())
         );
         assert_eq!(
-            check(Some("http://example.com:80"), Some("example.com"), &[]),
+            check(Some("http://127.0.0.1:80"), Some("127.0.0.1"), &[]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_host_name_matching_its_own_origin_is_not_enough() {
+        // DNS rebinding: evil.example now resolves to this server, and its page asks for it.
+        let rebound = Some("evil.example:8765");
+        assert!(check(Some("http://evil.example:8765"), rebound, &[]).is_err());
+        let named = allow(&["http://myhost:8765"]);
+        assert_eq!(
+            check(Some("http://myhost:8765"), Some("myhost:8765"), &named),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                Some("http://app.localhost:8765"),
+                Some("app.localhost:8765"),
+                &[]
+            ),
             Ok(())
         );
     }

@@ -94,3 +94,17 @@ fn bad_allowed_origin_is_one_line_with_an_example() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_rebound_host_name_is_refused_even_when_origin_and_host_match() {
+    let server = Server::start(&["--interval", "10ms"]);
+    let port = server.addr.port();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: evil.example:{port}\r\nOrigin: http://evil.example:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+}
