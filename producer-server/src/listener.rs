@@ -27,8 +27,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long connections get to say goodbye once shutdown is asked for, on top of their own
-/// goodbye limit; the server exits within 2 seconds of SIGINT or SIGTERM whatever they do.
+/// How long the server waits, once shutdown is asked for, for every connection to say goodbye
+/// (each also has its own, shorter limit); it exits within 2 seconds of SIGINT or SIGTERM
+/// whatever they do.
 const SHUTDOWN_LIMIT: Duration = Duration::from_millis(1500);
 
 /// How long consumers get to receive the rest of a stream that ended (standard input closed)
