@@ -1,7 +1,7 @@
 use common::{Envelope, ServerFrame};
 use integration_tests::process::RunningClient;
 use integration_tests::ws::{Received, WsClient};
-use integration_tests::Server;
+use integration_tests::{ClientRun, Server};
 use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
@@ -13,6 +13,21 @@ fn envelope(text: &str) -> Envelope {
         Ok(ServerFrame::Message(envelope)) => envelope,
         other => panic!("not an envelope: {text:?} ({other:?})"),
     }
+}
+
+/// Checks that `run` printed lines `1 ...`, `2 ...`, ... up to `count`, each once, in order.
+fn assert_numbered_lines(run: &ClientRun, count: u64) {
+    let numbers: Vec<u64> = run
+        .lines()
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let in_order = numbers.iter().zip(1..).all(|(n, expected)| *n == expected);
+    assert!(
+        numbers.len() as u64 == count && in_order,
+        "expected lines 1 to {count} in order, got {} lines",
+        numbers.len()
+    );
 }
 
 #[test]
@@ -108,17 +123,7 @@ fn a_consumer_that_never_reads_is_closed_as_slow_while_a_fast_one_gets_everythin
     });
     let run = fast.finish(LIMIT);
     assert!(run.status.success(), "{}", run.stderr);
-    let numbers: Vec<u64> = run
-        .lines()
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
-    let in_order = numbers.iter().zip(1..).all(|(n, expected)| *n == expected);
-    assert!(
-        numbers.len() == 3000 && in_order,
-        "the fast consumer lost nothing: {} lines",
-        numbers.len()
-    );
+    assert_numbered_lines(&run, 3000);
     server.wait_for_log("too slow", LIMIT);
     // The stalled consumer gets what its queue held, in order, then Close 4000.
     let (texts, end) = stalled.until_close(LIMIT);
@@ -173,12 +178,6 @@ fn a_lone_consumer_dropped_as_slow_comes_back_for_the_rest_after_the_end() {
     let run = RunningClient::start(&[&server.url, "--reconnect"]).finish(LIMIT);
     writer.join().unwrap();
     assert!(run.status.success(), "{}", run.stderr);
-    let numbers: Vec<u64> = run
-        .lines()
-        .iter()
-        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
-        .collect();
-    let in_order = numbers.iter().zip(1..).all(|(n, expected)| *n == expected);
-    assert!(numbers.len() == 5000 && in_order, "{} lines", numbers.len());
+    assert_numbered_lines(&run, 5000);
     assert!(server.wait_exit(LIMIT).success());
 }
