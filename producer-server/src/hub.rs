@@ -92,14 +92,40 @@ pub struct HubConfig {
     pub queue: NonZeroUsize,
     /// Messages kept for subscribers that ask for earlier ones.
     pub history: usize,
-    /// Whether the source has no pace of its own (the counter at `--interval 0`). Then the hub
-    /// produces only while someone listens, and as fast as they take messages: it waits up to
-    /// [`SLOW_GRACE`] for room in full queues before calling those consumers slow.
-    pub paced_by_consumers: bool,
-    /// Whether to wait for the first subscriber before reading the source: standard input is
-    /// read when someone is there to receive it (what waits meanwhile stays in the pipe).
-    pub start_on_first_subscriber: bool,
+    /// What sets the pace at which the hub takes from its source.
+    pub pace: Pace,
 }
+
+/// What sets the pace at which the hub takes messages from its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// The source's own (the counter's `--interval`): the hub never waits for anyone, and a
+    /// consumer whose queue is full is let go as slow.
+    Source,
+    /// The fastest consumer's (standard input, which is as fast as a file or as slow as a log).
+    /// A message is taken once some consumer has room for it: a lone consumer is never too slow
+    /// for a big input, while consumers slower than the fastest are let go as usual. Reading
+    /// starts with the first consumer, so a short input reaches someone.
+    FastestConsumer,
+    /// Every consumer's (the counter at `--interval 0`, which has no pace of its own): the hub
+    /// produces only while someone listens, as fast as they take messages, and waits up to
+    /// [`SLOW_GRACE`] for room in full queues before calling those consumers slow.
+    AllConsumers,
+}
+
+/// What the hub does next with its source.
+enum Reading {
+    /// Take the next message.
+    Now,
+    /// Look again in a moment: every consumer's queue is full.
+    Soon,
+    /// Not until a consumer comes (or never: the source is over).
+    NotYet,
+}
+
+/// How often to look for room when every consumer's queue is full and the pace is the fastest
+/// consumer's: short against a queue's worth of messages, long against a busy loop.
+const ROOM_CHECK: Duration = Duration::from_millis(1);
 
 /// One subscriber, as the hub sees it.
 struct Subscriber {
@@ -171,14 +197,19 @@ impl Hub {
         let mut ended = Some(ended);
         let mut burst = 0;
         loop {
-            let reading = !source.is_done()
-                && (self.started || !self.config.start_on_first_subscriber)
-                && (!self.subscribers.is_empty() || !self.config.paced_by_consumers);
+            let reading = if source.is_done() {
+                Reading::NotYet
+            } else {
+                self.reading()
+            };
             let produced = async {
-                if reading {
-                    source.next().await
-                } else {
-                    future::pending().await
+                match reading {
+                    Reading::Now => Some(source.next().await),
+                    Reading::Soon => {
+                        runtime::sleep(ROOM_CHECK).await;
+                        None
+                    }
+                    Reading::NotYet => future::pending().await,
                 }
             };
             select! {
@@ -187,7 +218,8 @@ impl Hub {
                     None => return,
                 },
                 data = produced.fuse() => match data {
-                    Some(data) => {
+                    None => {}
+                    Some(Some(data)) => {
                         self.publish(data).await;
                         burst += 1;
                         if burst == BURST {
@@ -195,7 +227,7 @@ impl Hub {
                             runtime::yield_now().await;
                         }
                     }
-                    None => {
+                    Some(None) => {
                         self.end_of_stream();
                         if let Some(ended) = ended.take() {
                             let _ = ended.send(());
@@ -203,6 +235,28 @@ impl Hub {
                     }
                 },
                 () = stop => return,
+            }
+        }
+    }
+
+    /// Whether to take the next message from the source now, given the pace.
+    fn reading(&self) -> Reading {
+        let someone = !self.subscribers.is_empty();
+        match self.config.pace {
+            Pace::Source => Reading::Now,
+            Pace::AllConsumers if someone => Reading::Now,
+            Pace::AllConsumers => Reading::NotYet,
+            Pace::FastestConsumer if !self.started => Reading::NotYet,
+            // Nobody to wait for: messages go to history for those who come back.
+            Pace::FastestConsumer if !someone => Reading::Now,
+            Pace::FastestConsumer => {
+                // A gone subscriber counts as room: the next message is what prunes it.
+                let room = |s: &Subscriber| s.queue.has_room() || s.queue.is_closed();
+                if self.subscribers.iter().any(room) {
+                    Reading::Now
+                } else {
+                    Reading::Soon
+                }
             }
         }
     }
@@ -231,7 +285,7 @@ impl Hub {
                 Err(Refused::Full) => full[index] = true,
             }
         }
-        if self.config.paced_by_consumers && full.contains(&true) {
+        if self.config.pace == Pace::AllConsumers && full.contains(&true) {
             // All full queues get the same grace, together: stalled consumers cost it once.
             let waits = self
                 .subscribers

@@ -5,7 +5,7 @@
 use crate::config::{Config, SourceKind};
 use crate::handshake;
 use crate::http::{self, PlainResponse, RequestKind};
-use crate::hub::{self, HubConfig, HubHandle};
+use crate::hub::{self, HubConfig, HubHandle, Pace};
 use crate::origin;
 use crate::outgoing::{queue, Outbox};
 use crate::page;
@@ -95,8 +95,11 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         let hub_config = HubConfig {
             queue: config.queue,
             history: config.history,
-            paced_by_consumers: config.source == SourceKind::Counter && config.interval.is_zero(),
-            start_on_first_subscriber: config.source == SourceKind::Stdin,
+            pace: match config.source {
+                SourceKind::Stdin => Pace::FastestConsumer,
+                SourceKind::Counter if config.interval.is_zero() => Pace::AllConsumers,
+                SourceKind::Counter => Pace::Source,
+            },
         };
         let (hub, done) = hub::start(source, hub_config, sessions_stop.clone());
         (Mode::Broadcast(hub), done.map(|_| ()).left_future())

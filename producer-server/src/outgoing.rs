@@ -8,6 +8,7 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// One message of a stream, shared by every subscriber that receives it.
@@ -77,31 +78,46 @@ pub struct End {
 pub struct QueueSender {
     /// The queue.
     items: mpsc::Sender<Outgoing>,
-    /// Set once, just before the queue is let go, so the connection knows how to close.
-    end: Arc<OnceLock<End>>,
+    /// What both ends share.
+    shared: Arc<Shared>,
+    /// Items the queue holds at most.
+    capacity: usize,
 }
 
 /// The consuming end of a connection's bounded queue.
 pub struct Queue {
     /// The queue.
     items: mpsc::Receiver<Outgoing>,
-    /// Why the producer let go of the queue, if it said.
-    end: Arc<OnceLock<End>>,
+    /// What both ends share.
+    shared: Arc<Shared>,
+}
+
+/// What the two ends of a queue share besides the items.
+#[derive(Default)]
+struct Shared {
+    /// Set once, just before the queue is let go, so the connection knows how to close.
+    end: OnceLock<End>,
+    /// Items queued and not yet taken: the channel does not tell, and the hub asks.
+    held: AtomicUsize,
 }
 
 /// A queue holding at most `capacity` items.
 pub fn queue(capacity: NonZeroUsize) -> (QueueSender, Queue) {
-    // A futures channel holds `buffer` items plus one per sender, and each queue has one sender.
-    let (items_in, items_out) = mpsc::channel(capacity.get() - 1);
-    let end = Arc::new(OnceLock::new());
+    // A futures channel holds `buffer` items plus one per sender. Its sender parks past
+    // `buffer`, and a parked sender's `try_send` was seen to fail on an empty queue: so the
+    // channel gets one more place than the queue, and `try_send` keeps the limit itself.
+    let (items_in, items_out) = mpsc::channel(capacity.get());
+    let shared = Arc::new(Shared::default());
+    let sender = QueueSender {
+        items: items_in,
+        shared: Arc::clone(&shared),
+        capacity: capacity.get(),
+    };
     (
-        QueueSender {
-            items: items_in,
-            end: Arc::clone(&end),
-        },
+        sender,
         Queue {
             items: items_out,
-            end,
+            shared,
         },
     )
 }
@@ -116,20 +132,41 @@ pub enum Refused {
 }
 
 impl QueueSender {
-    /// Queues `item`, waiting while the queue is full. `Err` when the connection is gone.
+    /// Queues `item`, waiting while the queue is full (the channel's own limit, one more than
+    /// the queue's). `Err` when the connection is gone.
     pub async fn send(&mut self, item: Outgoing) -> Result<(), Refused> {
-        self.items.send(item).await.map_err(|_| Refused::Gone)
+        // Counted before it can be taken, so that the count never goes below zero.
+        self.shared.held.fetch_add(1, Ordering::AcqRel);
+        let sent = self.items.send(item).await;
+        if sent.is_err() {
+            self.shared.held.fetch_sub(1, Ordering::AcqRel);
+        }
+        sent.map_err(|_| Refused::Gone)
     }
 
     /// Queues `item` if there is room now.
     pub fn try_send(&mut self, item: Outgoing) -> Result<(), Refused> {
+        if !self.has_room() {
+            return Err(if self.is_closed() {
+                Refused::Gone
+            } else {
+                Refused::Full
+            });
+        }
+        self.shared.held.fetch_add(1, Ordering::AcqRel);
         self.items.try_send(item).map_err(|error| {
+            self.shared.held.fetch_sub(1, Ordering::AcqRel);
             if error.is_full() {
                 Refused::Full
             } else {
                 Refused::Gone
             }
         })
+    }
+
+    /// Whether the queue has room for another item now.
+    pub fn has_room(&self) -> bool {
+        self.shared.held.load(Ordering::Acquire) < self.capacity
     }
 
     /// Whether the connection is gone.
@@ -140,25 +177,35 @@ impl QueueSender {
     /// Says how the connection closes once this sender is dropped and it has sent what the
     /// queue holds. The first word is the one that counts.
     pub fn close_with(&self, end: End) {
-        let _ = self.end.set(end);
+        let _ = self.shared.end.set(end);
     }
 }
 
 impl Queue {
     /// The next item, waiting for one; `None` once the producer let go and all is sent.
     pub async fn next(&mut self) -> Option<Outgoing> {
-        self.items.next().await
+        let item = self.items.next().await;
+        self.taken(item)
     }
 
     /// The next item if one is ready now.
     pub fn try_next(&mut self) -> Option<Outgoing> {
-        self.items.try_recv().ok()
+        let item = self.items.try_recv().ok();
+        self.taken(item)
+    }
+
+    /// Counts `item` as no longer held.
+    fn taken(&self, item: Option<Outgoing>) -> Option<Outgoing> {
+        if item.is_some() {
+            self.shared.held.fetch_sub(1, Ordering::AcqRel);
+        }
+        item
     }
 
     /// How to close once the queue is over. A producer that let go without saying why has
     /// stopped streaming, which is the server going away.
     pub fn end(&self) -> End {
-        self.end.get().copied().unwrap_or(End {
+        self.shared.end.get().copied().unwrap_or(End {
             code: close::GOING_AWAY,
             reason: "stream stopped",
         })
