@@ -7,16 +7,21 @@ import asyncio
 import sys
 
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 
 INTERVAL = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 
 
 async def producer(websocket):
+    # The article loops `while websocket.open`; today's API says the same by raising.
     count = 0
-    while True:
-        await asyncio.sleep(INTERVAL)
-        count = count + 1
-        await websocket.send(str(count))
+    try:
+        while True:
+            await asyncio.sleep(INTERVAL)
+            count = count + 1
+            await websocket.send(str(count))
+    except ConnectionClosed:
+        pass
 
 
 async def main():
