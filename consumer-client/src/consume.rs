@@ -33,6 +33,19 @@ pub struct Limits {
     pub silence: Duration,
 }
 
+impl Progress {
+    /// Reports the numbers from the one expected up to `seq` (excluded) as skipped, if any.
+    fn skip_to(&self, seq: u64, notices: &mut impl Notices) {
+        if let Some(expected) = self.expected.filter(|&expected| expected < seq) {
+            let skipped = LostRange {
+                first: expected,
+                last: seq - 1,
+            };
+            notices.lost(skipped, "skipped by the server");
+        }
+    }
+}
+
 /// A planned end of consuming.
 #[derive(Debug)]
 pub enum Stop {
@@ -127,13 +140,7 @@ fn receive<W: Write>(
         Format::JsonV1 => match ServerFrame::decode(text)? {
             ServerFrame::Message(envelope) => Some(envelope),
             ServerFrame::Lost(range) => {
-                if let Some(expected) = progress.expected.filter(|&e| e < range.first) {
-                    let skipped = LostRange {
-                        first: expected,
-                        last: range.first - 1,
-                    };
-                    notices.lost(skipped, "skipped by the server");
-                }
+                progress.skip_to(range.first, notices);
                 notices.lost(range, "no longer in the server's history");
                 progress.expected = Some(progress.expected.unwrap_or(1).max(range.last + 1));
                 return Ok(());
@@ -141,19 +148,14 @@ fn receive<W: Write>(
         },
     };
     if let Some(envelope) = &envelope {
-        if let Some(expected) = progress.expected {
-            if envelope.seq < expected {
-                // Sent again after a reconnection: printed already.
-                return Ok(());
-            }
-            if envelope.seq > expected {
-                let range = LostRange {
-                    first: expected,
-                    last: envelope.seq - 1,
-                };
-                notices.lost(range, "skipped by the server");
-            }
+        if progress
+            .expected
+            .is_some_and(|expected| envelope.seq < expected)
+        {
+            // Sent again after a reconnection: printed already.
+            return Ok(());
         }
+        progress.skip_to(envelope.seq, notices);
         progress.expected = Some(envelope.seq + 1);
     }
     printer
