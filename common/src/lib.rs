@@ -6,14 +6,17 @@
 //! - [`subprotocol`]: the subprotocol names and how a server picks one from a client's offer.
 //! - [`resume`]: the `from` query parameter, read by the server and written by the client.
 //! - [`close`]: the close codes the project sends, with their meaning.
+//! - [`printable`]: peer-chosen text made safe for a terminal or a log line.
 //!
 //! Invariant: this crate does no I/O and knows no async runtime, so it is easy to test and to fuzz.
 #![deny(missing_docs)]
 
 pub mod close;
 pub mod frame;
+pub mod printable;
 pub mod resume;
 pub mod subprotocol;
 
 pub use frame::{encode_message, DecodeError, Envelope, LostRange, ServerFrame};
+pub use printable::{printable, printable_bytes, Printable};
 pub use subprotocol::Format;

@@ -1,0 +1,86 @@
+//! Text from the network, made safe to show on a terminal or in a log line.
+//!
+//! A peer chooses the bytes of a close reason, an HTTP body, an `Origin` header or a request
+//! path. Written raw, an escape sequence could clear the user's screen or move the cursor, and a
+//! line break could forge a second log line. [`Printable`] shows every control character as a
+//! Rust-style escape (`\n`, `\u{1b}`) and cuts the text at [`MAX_SHOWN`] characters, so one
+//! event stays one line of bounded length.
+use std::fmt;
+
+/// The most characters of peer-chosen text shown in one place; the rest is replaced by `…`.
+pub const MAX_SHOWN: usize = 200;
+
+/// Peer-chosen text, shown escaped and cut: see the module's documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct Printable<'a>(pub &'a str);
+
+/// `text`, ready to be shown: `format!("{}", printable(text))`.
+pub fn printable(text: &str) -> Printable<'_> {
+    Printable(text)
+}
+
+/// Bytes that should be text, shown with invalid UTF-8 replaced by U+FFFD, escaped and cut.
+pub fn printable_bytes(bytes: &[u8]) -> String {
+    printable(&String::from_utf8_lossy(bytes)).to_string()
+}
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        for (shown, c) in self.0.chars().enumerate() {
+            if shown == MAX_SHOWN {
+                return f.write_char('…');
+            }
+            // Bidirectional overrides can make a line read differently from what it holds.
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi || c == '\\' {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let shown = printable("a\u{1b}[2J\r\nb\tc\\").to_string();
+        assert_eq!(shown, r"a\u{1b}[2J\r\nb\tc\\");
+    }
+
+    #[test]
+    fn ordinary_text_is_unchanged() {
+        assert_eq!(
+            printable("slow consumer: é 42").to_string(),
+            "slow consumer: é 42"
+        );
+    }
+
+    #[test]
+    fn long_text_is_cut() {
+        let shown = printable(&"x".repeat(MAX_SHOWN + 50)).to_string();
+        assert_eq!(shown.chars().count(), MAX_SHOWN + 1);
+        assert!(shown.ends_with('…'));
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        assert_eq!(printable_bytes(b"ok \xff\x07"), "ok \u{fffd}\\u{7}");
+    }
+
+    proptest! {
+        #[test]
+        fn never_a_control_character_and_bounded(text in any::<String>()) {
+            let shown = printable(&text).to_string();
+            prop_assert!(!shown.chars().any(|c| c.is_control()));
+            // Each character shows as at most 10 (`\u{10ffff}`), and the cut adds one.
+            prop_assert!(shown.chars().count() <= MAX_SHOWN * 10 + 1);
+        }
+    }
+}
