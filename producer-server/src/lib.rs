@@ -9,6 +9,7 @@
 //! - [`origin`]: which web pages may connect (the `Origin` check).
 //! - [`handshake`]: the WebSocket upgrade and the subprotocol choice.
 //! - [`source`]: where messages come from (the counter, standard input).
+//! - [`engine`]: where a broadcast stream is numbered and kept (Redis, for several nodes).
 //! - [`hub`]: broadcast mode: one producer, its history, every subscriber's queue.
 //! - [`outgoing`]: a connection's bounded queue and what it carries.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
@@ -23,6 +24,7 @@
 //! - Only the hub touches the history and the list of subscribers.
 
 pub mod config;
+pub mod engine;
 pub mod handshake;
 pub mod http;
 pub mod hub;

@@ -30,9 +30,15 @@ pub struct Published {
 impl Published {
     /// Stamps `data` as message `seq`, produced now.
     pub fn now(seq: u64, data: Utf8Bytes) -> Arc<Self> {
+        Self::new(seq, now_micros(), data)
+    }
+
+    /// `data` as message `seq`, produced at `time` (microseconds since the Unix epoch): an engine
+    /// that keeps messages outside the process gives each its own time stamp back.
+    pub fn new(seq: u64, time: u64, data: Utf8Bytes) -> Arc<Self> {
         Arc::new(Published {
             seq,
-            time: now_micros(),
+            time,
             data,
             json: OnceLock::new(),
         })
