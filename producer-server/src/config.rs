@@ -23,10 +23,11 @@ pub struct Config {
     #[structopt(long, default_value = "1s", parse(try_from_str = parse_duration))]
     pub interval: Duration,
 
-    /// Where messages come from: counter (1, 2, 3, ...) or stdin (one message per line, always
-    /// broadcast; the server exits 0 once every consumer has had the last line)
-    #[structopt(long, default_value = "counter", possible_values = &["counter", "stdin"])]
-    pub source: SourceKind,
+    /// Where messages come from: counter (1, 2, 3, ...), stdin (one message per line, always
+    /// broadcast; the server exits 0 once every consumer has had the last line), or none (with
+    /// --redis: serve what others publish). Default: counter, or none with --redis
+    #[structopt(long = "source", value_name = "source", possible_values = &["counter", "stdin", "none"])]
+    pub source_given: Option<SourceKind>,
 
     /// One producer for every connection, instead of one each; consumers join at the live edge
     /// unless they ask for earlier messages with ?from=N
@@ -38,9 +39,19 @@ pub struct Config {
     #[structopt(long, default_value = "1024")]
     pub queue: NonZeroUsize,
 
-    /// Messages kept in broadcast mode for consumers that resume with ?from=N
+    /// Messages kept in broadcast mode for consumers that resume with ?from=N; with --redis, the
+    /// MAXLEN ~ the stream is trimmed to when this node publishes
     #[structopt(long, default_value = "10000")]
     pub history: usize,
+
+    /// Serve a Redis stream instead of a stream of this process, as redis://HOST:PORT[/DB]: every
+    /// node started with the same Redis and --stream serves the same messages (Redis >= 7.0)
+    #[structopt(long, value_name = "URL", parse(try_from_str = parse_redis_url))]
+    pub redis: Option<String>,
+
+    /// The key of the Redis stream, with --redis
+    #[structopt(long, value_name = "KEY", default_value = "prodcon")]
+    pub stream: String,
 
     /// Time between the pings sent to each client, 0 for none; a client that answers nothing for
     /// two of them is dropped
@@ -67,9 +78,33 @@ pub struct Config {
 }
 
 impl Config {
-    /// Whether one producer serves every connection.
+    /// Whether one producer serves every connection: a Redis stream is one stream for all.
     pub fn is_broadcast(&self) -> bool {
-        self.broadcast || self.source == SourceKind::Stdin
+        self.broadcast || self.redis.is_some() || self.source() == SourceKind::Stdin
+    }
+
+    /// Where messages come from: what `--source` says, or by default the counter, or nothing of
+    /// this node's own with `--redis` (it serves what others publish).
+    pub fn source(&self) -> SourceKind {
+        match (self.source_given, &self.redis) {
+            (Some(given), _) => given,
+            (None, None) => SourceKind::Counter,
+            (None, Some(_)) => SourceKind::None,
+        }
+    }
+
+    /// The combinations of options that make no sense, each with what to do instead.
+    pub fn check(&self) -> Result<(), String> {
+        if self.source() == SourceKind::None && self.redis.is_none() {
+            return Err(
+                "--source none serves a Redis stream only: add --redis redis://HOST:PORT, or choose --source counter or stdin"
+                    .into(),
+            );
+        }
+        if self.redis.is_some() && self.stream.is_empty() {
+            return Err("--stream must name a key, such as prodcon".into());
+        }
+        Ok(())
     }
 }
 
@@ -80,6 +115,8 @@ pub enum SourceKind {
     Counter,
     /// One message per line of standard input.
     Stdin,
+    /// Nothing of this node's own: with `--redis`, other programs publish.
+    None,
 }
 
 impl std::str::FromStr for SourceKind {
@@ -89,9 +126,20 @@ impl std::str::FromStr for SourceKind {
         match text {
             "counter" => Ok(SourceKind::Counter),
             "stdin" => Ok(SourceKind::Stdin),
-            other => Err(format!("unknown source {other:?}; use counter or stdin")),
+            "none" => Ok(SourceKind::None),
+            other => Err(format!("unknown source {other:?}; use counter, stdin or none")),
         }
     }
+}
+
+/// A Redis address, `redis://HOST:PORT[/DB]`, checked without connecting.
+fn parse_redis_url(text: &str) -> Result<String, String> {
+    let usage = "write it as redis://HOST:PORT or redis://HOST:PORT/DB";
+    if !text.starts_with("redis://") {
+        return Err(format!("not a redis:// address; {usage}"));
+    }
+    redis::Client::open(text).map_err(|e| format!("{e}; {usage}"))?;
+    Ok(text.to_string())
 }
 
 /// A duration such as `1s`, `250ms` or `1m 30s`; a bare `0` is zero.
@@ -147,6 +195,40 @@ mod tests {
     fn stdin_is_always_broadcast() {
         let config = Config::from_iter_safe(["producer-server", "--source", "stdin"]).unwrap();
         assert!(config.is_broadcast());
+    }
+
+    #[test]
+    fn redis_serves_one_stream_and_publishes_nothing_by_default() {
+        let config =
+            Config::from_iter_safe(["producer-server", "--redis", "redis://127.0.0.1:6379"])
+                .unwrap();
+        assert!(config.is_broadcast());
+        assert_eq!(config.source(), SourceKind::None);
+        assert_eq!(config.stream, "prodcon");
+        assert_eq!(config.check(), Ok(()));
+        let publishing = Config::from_iter_safe([
+            "producer-server",
+            "--redis",
+            "redis://127.0.0.1:6379/2",
+            "--source",
+            "counter",
+            "--stream",
+            "ticks",
+        ])
+        .unwrap();
+        assert_eq!(publishing.source(), SourceKind::Counter);
+        assert!(publishing.is_broadcast());
+    }
+
+    #[test]
+    fn redis_options_are_checked() {
+        let bad = Config::from_iter_safe(["producer-server", "--redis", "localhost:6379"]);
+        assert!(bad.unwrap_err().message.contains("redis://HOST:PORT"));
+        let none = Config::from_iter_safe(["producer-server", "--source", "none"]).unwrap();
+        assert!(none.check().unwrap_err().contains("--redis"));
+        let plain = Config::from_iter_safe(["producer-server"]).unwrap();
+        assert_eq!(plain.source(), SourceKind::Counter);
+        assert_eq!(plain.check(), Ok(()));
     }
 
     #[test]

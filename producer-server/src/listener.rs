@@ -88,17 +88,18 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     // to finish before it is pulled.
     let (stop_sessions, sessions_stop) = shutdown_pair();
     let (mode, stream_over) = if config.is_broadcast() {
-        let source: Source = match config.source {
+        let source: Source = match config.source() {
             SourceKind::Counter => counter::source(config.interval).boxed(),
             SourceKind::Stdin => stdin::lines().boxed(),
+            SourceKind::None => futures::stream::pending().boxed(),
         };
         let hub_config = HubConfig {
             queue: config.queue,
             history: config.history,
-            pace: match config.source {
+            pace: match config.source() {
                 SourceKind::Stdin => Pace::FastestConsumer,
                 SourceKind::Counter if config.interval.is_zero() => Pace::AllConsumers,
-                SourceKind::Counter => Pace::Source,
+                SourceKind::Counter | SourceKind::None => Pace::Source,
             },
         };
         let (hub, done) = hub::start(source, hub_config, sessions_stop.clone());

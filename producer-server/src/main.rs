@@ -25,6 +25,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(problem) = config.check() {
+        eprintln!("producer-server: {problem}");
+        return ExitCode::from(2);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     // Each connection is a file descriptor: the usual soft limit of 1024 would cap a server
     // configured for thousands. The hard limit is what the system allows us.
