@@ -127,7 +127,9 @@ impl std::str::FromStr for SourceKind {
             "counter" => Ok(SourceKind::Counter),
             "stdin" => Ok(SourceKind::Stdin),
             "none" => Ok(SourceKind::None),
-            other => Err(format!("unknown source {other:?}; use counter, stdin or none")),
+            other => Err(format!(
+                "unknown source {other:?}; use counter, stdin or none"
+            )),
         }
     }
 }

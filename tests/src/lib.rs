@@ -10,6 +10,7 @@
 //! - [`http`]: raw HTTP requests, for the answers that are not WebSockets.
 //! - [`browser`]: a headless Chromium driven by the Node script in `tests/browser/`.
 //! - [`python`]: the asyncio article's own programs, written with Python's `websockets`.
+//! - [`redis`]: a redis-server of the test's own, for the Redis engine.
 //! - [`skip`]: skipping loudly where an outside tool is missing, failing under CI.
 
 pub mod binaries;
@@ -19,6 +20,7 @@ pub mod proc_stats;
 pub mod process;
 pub mod python;
 pub mod raw;
+pub mod redis;
 pub mod skip;
 pub mod ws;
 
