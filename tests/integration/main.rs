@@ -11,5 +11,6 @@ mod limits; // hostile and broken clients: slow handshakes, bad frames, churn
 mod origin; // which web pages may open a WebSocket (cross-site WebSocket hijacking)
 mod page; // the answers to plain HTTP: the live page, 404, 405
 mod redis_engine; // the Redis engine against a real redis-server: read, replay, publish, faults
+mod redis_nodes; // nodes of one Redis stream, consumers on each, faults of nodes and Redis
 mod resume; // history, lost ranges, reconnecting clients
 mod shutdown; // SIGINT and SIGTERM
