@@ -34,9 +34,15 @@ pub struct Config {
     pub broadcast: bool,
 
     /// Messages a connection's queue holds. When it is full, the connection's own producer waits
-    /// (per-connection mode), or the connection is closed with 4000 slow consumer (broadcast)
+    /// (per-connection mode), or the stream waits for it up to --slow-timeout (broadcast)
     #[structopt(long, default_value = "1024")]
     pub queue: NonZeroUsize,
+
+    /// Broadcast: how long a consumer's full queue may hold every other consumer back before
+    /// that consumer is closed with 4000 slow consumer (it may resume with ?from=N); 0 closes a
+    /// full consumer at once, for live streams where latency matters more than completeness
+    #[structopt(long, default_value = "10s", parse(try_from_str = parse_duration))]
+    pub slow_timeout: Duration,
 
     /// Messages kept in broadcast mode for consumers that resume with ?from=N
     #[structopt(long, default_value = "10000")]

@@ -22,20 +22,24 @@
 //!   is closed as slow (broadcast); it never grows memory.
 //! - Only the hub touches the history and the list of subscribers.
 
+pub mod admission;
 pub mod config;
+pub mod connection;
+pub mod engine;
 pub mod handshake;
 pub mod http;
-pub mod hub;
 pub mod listener;
+pub mod message;
 pub mod origin;
-pub mod outgoing;
 pub mod page;
+pub mod queue;
 pub mod rewind;
 pub mod runtime;
 pub mod session;
 pub mod shutdown;
 pub mod slots;
 pub mod source;
+pub mod stream;
 
 pub use config::Config;
 pub use listener::serve;

@@ -12,7 +12,7 @@ fn closes_clients_with_1001_and_exits_0(signal: &str) {
     let consumer = RunningClient::start(&[&server.url]);
     let mut received = plain.texts(2, LIMIT);
     json.texts(2, LIMIT);
-    server.wait_for_log("3 open", LIMIT);
+    consumer.wait_for_lines(1, LIMIT);
     let asked = Instant::now();
     server.signal(signal);
     let (rest, end) = plain.until_close(LIMIT);
