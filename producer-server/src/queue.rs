@@ -42,8 +42,8 @@ pub const GOING_AWAY: End = End {
 
 /// The producing end of a queue of `T`.
 pub struct QueueSender<T> {
-    /// The queue: exactly as many places as the connection is allowed.
-    items: async_channel::Sender<T>,
+    /// The queue: it holds exactly as many items as the connection is allowed.
+    items: flume::Sender<T>,
     /// Where the verdict goes.
     verdict: oneshot::Sender<End>,
 }
@@ -51,7 +51,7 @@ pub struct QueueSender<T> {
 /// The consuming end of a queue of `T`.
 pub struct QueueReceiver<T> {
     /// The queue.
-    items: async_channel::Receiver<T>,
+    items: flume::Receiver<T>,
     /// The verdict, once given; shared so that a session can watch for it while it writes.
     verdict: Verdict,
 }
@@ -65,7 +65,9 @@ pub type Verdict = Shared<oneshot::Receiver<End>>;
 
 /// A queue holding at most `capacity` items.
 pub fn queue<T>(capacity: NonZeroUsize) -> (QueueSender<T>, QueueReceiver<T>) {
-    let (items_in, items_out) = async_channel::bounded(capacity.get());
+    // flume keeps a queue's items in a buffer that grows as they come: an idle connection costs
+    // nothing for the places it is allowed.
+    let (items_in, items_out) = flume::bounded(capacity.get());
     let (verdict_in, verdict_out) = oneshot::channel();
     (
         QueueSender {
@@ -91,25 +93,25 @@ pub enum Refused<T> {
 impl<T> QueueSender<T> {
     /// Queues `item`, waiting while the queue is full. `Err` when the connection is gone.
     pub async fn send(&self, item: T) -> Result<(), Refused<T>> {
-        self.items.send(item).await.map_err(|_| Refused::Gone)
+        self.items.send_async(item).await.map_err(|_| Refused::Gone)
     }
 
     /// Queues `item` if there is room now.
     pub fn try_send(&self, item: T) -> Result<(), Refused<T>> {
         self.items.try_send(item).map_err(|error| match error {
-            async_channel::TrySendError::Full(item) => Refused::Full(item),
-            async_channel::TrySendError::Closed(_) => Refused::Gone,
+            flume::TrySendError::Full(item) => Refused::Full(item),
+            flume::TrySendError::Disconnected(_) => Refused::Gone,
         })
     }
 
     /// Another way in to the same queue, for waiting on room apart from the sender.
-    pub fn items(&self) -> async_channel::Sender<T> {
+    pub fn items(&self) -> flume::Sender<T> {
         self.items.clone()
     }
 
     /// Whether the connection is gone.
     pub fn is_closed(&self) -> bool {
-        self.items.is_closed()
+        self.items.is_disconnected()
     }
 
     /// Lets go of the queue, saying how the connection closes once it has sent what it holds.
@@ -181,9 +183,9 @@ impl Outbox {
             }
         }
         match &mut self.live {
-            Live::Stream { queue, .. } => queue.items.recv().await.ok(),
+            Live::Stream { queue, .. } => queue.items.recv_async().await.ok(),
             Live::Counter { ticks, next } => {
-                let time = ticks.items.recv().await.ok()?;
+                let time = ticks.items.recv_async().await.ok()?;
                 Some(counted(next, time))
             }
         }

@@ -268,7 +268,7 @@ impl<E: Engine> Hub<E> {
                     subscriber.stalled = true;
                     let room = subscriber.queue.items();
                     self.stalls
-                        .push(async move { (id, room.send(item).await.is_ok()) }.boxed());
+                        .push(async move { (id, room.send_async(item).await.is_ok()) }.boxed());
                 }
             }
         }
