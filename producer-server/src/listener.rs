@@ -18,7 +18,7 @@ use crate::source::{counter, stdin, Source};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
-use common::{close, resume, Format};
+use common::{close, count, resume, Format};
 use futures::channel::mpsc;
 use futures::future::{self, Fuse, FutureExt};
 use futures::{pin_mut, select, StreamExt};
@@ -129,8 +129,8 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         let accepted = select! {
             () = stop => break false,
             () = stream_over => {
-                let open = server.slots.taken();
-                log::info!("the stream is over: waiting for {open} connections to receive all of it");
+                let open = count(server.slots.taken(), "connection");
+                log::info!("the stream is over: waiting for {open} to receive all of it");
                 over_since = Some(Instant::now());
                 check.set(runtime::sleep(END_CHECK_PERIOD).fuse());
                 continue;
@@ -169,8 +169,8 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     if finished {
         log::info!("every consumer has the whole stream: exiting");
     } else {
-        let open = server.slots.taken();
-        log::info!("shutting down: no longer accepting, closing {open} connections");
+        let open = count(server.slots.taken(), "connection");
+        log::info!("shutting down: no longer accepting, closing {open}");
     }
     stop_sessions.pull();
     if runtime::timeout(SHUTDOWN_LIMIT, all_gone.next())
@@ -255,9 +255,9 @@ impl Server {
         *self.last_close.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let open = self.slots.taken();
         log::info!(
-            "{peer}: disconnected: {}; {} messages sent ({open} open)",
+            "{peer}: disconnected: {}; {} sent ({open} open)",
             report.ending,
-            report.sent
+            count(report.sent, "message")
         );
     }
 
@@ -313,9 +313,8 @@ impl Server {
         let slot = refusal.is_none().then(|| self.slots.take()).flatten();
         let refusal = refusal.or_else(|| {
             slot.is_none().then(|| {
-                let limit = self.slots.max();
-                let why =
-                    format!("This server is at its limit of {limit} connections: try again later");
+                let limit = count(self.slots.max(), "connection");
+                let why = format!("This server is at its limit of {limit}: try again later");
                 PlainResponse::text("503 Service Unavailable", why)
             })
         });
