@@ -49,12 +49,12 @@ fn beyond_history_the_consumer_is_told_what_was_lost_then_gets_the_rest() {
     assert_eq!(first, 1);
     assert!(last > 10, "about 40 produced, 5 kept: {last}");
     assert_eq!(seqs(&texts[1..]), (last + 1..=last + 5).collect::<Vec<_>>());
-    server.wait_for_log(&format!("1..={last} are no longer in history"), LIMIT);
+    server.wait_for_log(&format!("1-{last} are no longer in history"), LIMIT);
 
     let run = run_client(&[&server.url, "--from", "1", "--count", "3"], LIMIT);
     assert!(run.status.success(), "{run:?}");
     assert!(
-        run.stderr.contains("lost") && run.stderr.contains("1..="),
+        run.stderr.contains("lost") && run.stderr.contains("1-"),
         "{}",
         run.stderr
     );
