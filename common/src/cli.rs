@@ -92,7 +92,10 @@ mod tests {
         // humantime reads a bare 0 itself: no special case needed here.
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("24h"), Ok(MAX_DURATION));
-        assert!(parse_duration("fast").unwrap_err().to_string().contains("250ms"));
+        assert!(parse_duration("fast")
+            .unwrap_err()
+            .to_string()
+            .contains("250ms"));
         assert_eq!(parse_duration("25h"), Err(DurationError::TooLong));
         assert!(parse_duration("500000000000y").is_err());
     }
@@ -111,7 +114,10 @@ mod tests {
         let (text, code) = answer("demo", &error);
         assert_eq!(code, 2);
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert!(text.starts_with("demo: ") && text.ends_with("see demo --help"), "{text}");
+        assert!(
+            text.starts_with("demo: ") && text.ends_with("see demo --help"),
+            "{text}"
+        );
         assert!(!text.contains("error: "), "{text}");
     }
 

@@ -213,7 +213,10 @@ mod tests {
         assert!(limit.contains("every client would get 503"), "{limit}");
         let word = parse(&["--queue", "many"]).unwrap_err();
         assert!(word.contains("whole number"), "{word}");
-        assert_eq!(parse(&["--max-connections", "1"]).unwrap().max_connections, 1);
+        assert_eq!(
+            parse(&["--max-connections", "1"]).unwrap().max_connections,
+            1
+        );
     }
 
     #[test]

@@ -285,7 +285,10 @@ mod tests {
             "http://a:1:2",
         ] {
             let error = bad.parse::<AllowedOrigin>().unwrap_err().to_string();
-            assert!(error.contains(bad) && error.contains(":8080"), "{bad}: {error}");
+            assert!(
+                error.contains(bad) && error.contains(":8080"),
+                "{bad}: {error}"
+            );
         }
     }
 
