@@ -119,6 +119,8 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("error: "), "{text}");
+        let good = Demo::from_iter_safe(["demo", "--count", "3"]).unwrap();
+        assert_eq!(good.count, 3);
     }
 
     #[test]
