@@ -11,6 +11,7 @@ use crate::slots::Slots;
 use crate::source::counter;
 use crate::stream::StreamHandle;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use common::count;
 use futures::future::{self, FutureExt};
 use std::net::SocketAddr;
 
@@ -92,9 +93,9 @@ impl Connections {
         let report = Box::pin(session::run(ws, session, outbox, counter, shutdown)).await;
         drop(slot);
         log::info!(
-            "{peer}: disconnected: {}; {} messages sent ({} open)",
+            "{peer}: disconnected: {}; {} sent ({} open)",
             report.ending,
-            report.sent,
+            count(report.sent, "message"),
             self.slots.taken()
         );
     }

@@ -5,6 +5,8 @@
 //! - [`config`]: the command-line options.
 //! - [`listener`]: the accept loop; per connection, the HTTP request, the handshake, the session.
 //! - [`http`]: reading request heads and answering plain HTTP requests.
+//! - [`rewind`]: puts the request head read by [`http`] back in front of the socket, for the
+//!   WebSocket handshake to read.
 //! - [`page`]: the answers to plain HTTP requests, the built-in live page among them.
 //! - [`origin`]: which web pages may connect (the `Origin` check).
 //! - [`handshake`]: the WebSocket upgrade and the subprotocol choice.

@@ -9,6 +9,7 @@ use crate::shutdown::{shutdown_pair, ShutdownSignal};
 use crate::slots::Slots;
 use crate::stream;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use common::count;
 use futures::channel::mpsc;
 use futures::future::{self, FutureExt};
 use futures::{pin_mut, select, StreamExt};
@@ -79,13 +80,8 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     if stream_done {
         log::info!("the stream is over and its consumers have it: exiting");
     } else {
-        let open = connections.slots.taken();
-        let connections = if open == 1 {
-            "connection"
-        } else {
-            "connections"
-        };
-        log::info!("shutting down: no longer accepting, closing {open} {connections}");
+        let open = count(connections.slots.taken(), "connection");
+        log::info!("shutting down: no longer accepting, closing {open}");
     }
     stop_sessions.pull();
     if runtime::timeout(SHUTDOWN_LIMIT, all_gone.next())

@@ -14,7 +14,10 @@ fn settled_rss(pid: u32) -> u64 {
         if now.abs_diff(last) * 100 <= last {
             return now;
         }
-        assert!(Instant::now() < deadline, "memory never settled: {last} -> {now} KiB");
+        assert!(
+            Instant::now() < deadline,
+            "memory never settled: {last} -> {now} KiB"
+        );
         last = now;
     }
 }

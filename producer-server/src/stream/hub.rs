@@ -12,7 +12,7 @@ use crate::message::Published;
 use crate::queue::{queue, End, Outbox, Outgoing, QueueSender, Refused};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
-use common::close;
+use common::{close, count};
 use futures::channel::{mpsc, oneshot};
 use futures::future::{self as future, BoxFuture, Fuse, FusedFuture, FutureExt};
 use futures::stream::{self, FuturesUnordered, StreamExt};
@@ -320,9 +320,9 @@ impl<E: Engine> Hub<E> {
         self.dropped_slow = true;
         let waited = self.config.slow_timeout;
         log::info!(
-            "{}: too slow: its queue of {} messages stayed full for {waited:?} at seq {at}: closing it with 4000 after what it holds",
+            "{}: too slow: its queue of {} stayed full for {waited:?} at seq {at}: closing it with 4000 after what it holds",
             subscriber.peer,
-            self.config.queue,
+            count(self.config.queue.get(), "message"),
         );
         subscriber.queue.end(TOO_SLOW);
     }
