@@ -107,9 +107,9 @@ struct Stderr<'a> {
 
 impl Notices for Stderr<'_> {
     fn lost(&mut self, range: common::LostRange, why: &str) {
-        let count = range.len();
+        let count = common::count(range.count(), "message");
         eprintln!(
-            "consumer-client: {}: lost {count} messages, {range}: {why}",
+            "consumer-client: {}: lost {count}, {range}: {why}",
             self.url
         );
     }

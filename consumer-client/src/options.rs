@@ -32,22 +32,8 @@ pub struct Options {
 
     /// Give up on a server that sends nothing, not even a ping, for this long, or that does not
     /// answer the handshake within it (0: wait forever)
-    #[structopt(long, default_value = "45s", parse(try_from_str = parse_duration))]
+    #[structopt(long, default_value = "45s", parse(try_from_str = common::cli::parse_duration))]
     pub silence_timeout: std::time::Duration,
-}
-
-/// A duration such as `45s` or `500ms`; a bare `0` is zero.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    if text.trim() == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; write a duration such as 45s or 0"))?;
-    // Deadlines are computed as now + duration: a longer one would overflow the clock.
-    if duration > std::time::Duration::from_secs(24 * 60 * 60) {
-        return Err("must be at most a day (24h)".into());
-    }
-    Ok(duration)
 }
 
 /// A sequence number: a whole number from 1 to 2^53 - 1.

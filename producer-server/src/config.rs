@@ -1,10 +1,11 @@
 //! The command line.
 
 use crate::origin::AllowedOrigin;
-use std::net::SocketAddr;
+use common::cli::{parse_duration, DurationError};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::num::NonZeroUsize;
 use std::time::Duration;
-use structopt::clap::AppSettings;
+use structopt::clap::{AppSettings, ArgMatches};
 use structopt::StructOpt;
 
 /// Streams a counter, as in the asyncio producer/consumer article, to every WebSocket client.
@@ -15,11 +16,13 @@ use structopt::StructOpt;
 #[derive(Debug, Clone, StructOpt)]
 #[structopt(name = "producer-server", global_settings = &[AppSettings::ColorNever, AppSettings::UnifiedHelpMessage])]
 pub struct Config {
-    /// Address to listen on, as IP:PORT; port 0 picks a free port
-    #[structopt(long, default_value = "127.0.0.1:8765")]
+    /// Address to listen on, as IP:PORT or HOST:PORT (such as localhost:8765); port 0 picks a
+    /// free port
+    #[structopt(long, default_value = "127.0.0.1:8765", parse(try_from_str = parse_addr))]
     pub addr: SocketAddr,
 
     /// Time between two messages, such as 1s or 250ms; 0 sends as fast as each consumer reads
+    /// (the counter's pace: not with --source stdin)
     #[structopt(long, default_value = "1s", parse(try_from_str = parse_duration))]
     pub interval: Duration,
 
@@ -35,9 +38,15 @@ pub struct Config {
     pub broadcast: bool,
 
     /// Messages a connection's queue holds. When it is full, the connection's own producer waits
-    /// (per-connection mode), or the connection is closed with 4000 slow consumer (broadcast)
-    #[structopt(long, default_value = "1024")]
+    /// (per-connection mode), or the stream waits for it up to --slow-timeout (broadcast)
+    #[structopt(long, default_value = "1024", parse(try_from_str = parse_queue))]
     pub queue: NonZeroUsize,
+
+    /// Broadcast: how long a consumer's full queue may hold every other consumer back before
+    /// that consumer is closed with 4000 slow consumer (it may resume with ?from=N); 0 closes a
+    /// full consumer at once, for live streams where latency matters more than completeness
+    #[structopt(long, default_value = "10s", parse(try_from_str = parse_duration))]
+    pub slow_timeout: Duration,
 
     /// Messages kept in broadcast mode for consumers that resume with ?from=N; with --redis, the
     /// MAXLEN ~ the stream is trimmed to when this node publishes
@@ -45,12 +54,13 @@ pub struct Config {
     pub history: usize,
 
     /// Serve a Redis stream instead of a stream of this process, as redis://HOST:PORT[/DB]: every
-    /// node started with the same Redis and --stream serves the same messages (Redis >= 7.0)
+    /// node started with the same Redis and --stream serves the same messages (Redis >= 7.0).
+    /// Always broadcast: every connection reads that one stream
     #[structopt(long, value_name = "URL", parse(try_from_str = parse_redis_url))]
     pub redis: Option<String>,
 
-    /// The key of the Redis stream, with --redis
-    #[structopt(long, value_name = "KEY", default_value = "prodcon")]
+    /// The key of the Redis stream (only with --redis)
+    #[structopt(long, value_name = "KEY", default_value = "prodcon", parse(try_from_str = parse_stream_key))]
     pub stream: String,
 
     /// Time between the pings sent to each client, 0 for none; a client that answers nothing for
@@ -59,7 +69,7 @@ pub struct Config {
     pub ping_interval: Duration,
 
     /// Most WebSocket connections open at once; past it, handshakes get HTTP 503
-    #[structopt(long, default_value = "10000")]
+    #[structopt(long, default_value = "10000", parse(try_from_str = parse_max_connections))]
     pub max_connections: usize,
 
     /// Largest message a client may send, in bytes (clients have nothing to send but control
@@ -93,19 +103,75 @@ impl Config {
         }
     }
 
-    /// The combinations of options that make no sense, each with what to do instead.
-    pub fn check(&self) -> Result<(), String> {
-        if self.source() == SourceKind::None && self.redis.is_none() {
-            return Err(
-                "--source none serves a Redis stream only: add --redis redis://HOST:PORT, or choose --source counter or stdin"
-                    .into(),
-            );
+    /// Checks the rules that join several options, given what was written on the command line.
+    pub fn check(&self, written: &ArgMatches) -> Result<(), BadOption> {
+        // Standard input has no pace of its own to set: an --interval would do nothing, and
+        // whoever wrote it expects it to.
+        let interval_written = written.occurrences_of("interval") > 0;
+        match self.source() {
+            SourceKind::Stdin if interval_written => return Err(BadOption::IntervalWithStdin),
+            SourceKind::None if interval_written => return Err(BadOption::IntervalWithNone),
+            SourceKind::None if self.redis.is_none() => return Err(BadOption::NoneWithoutRedis),
+            _ => {}
         }
-        if self.redis.is_some() && self.stream.is_empty() {
-            return Err("--stream must name a key, such as prodcon".into());
+        // Without --redis there is no Redis stream for a key to name.
+        if self.redis.is_none() && written.occurrences_of("stream") > 0 {
+            return Err(BadOption::StreamWithoutRedis);
         }
         Ok(())
     }
+}
+
+/// Why an option, or a combination of options, was refused; each says what to write instead.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum BadOption {
+    /// A duration that is not one, or is too long.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    /// A duration of zero where something must happen in time.
+    #[error("must be more than zero; write a duration such as 10s")]
+    ZeroDuration,
+    /// Not a whole number.
+    #[error("{0:?} is not a whole number; write one such as 1024")]
+    NotANumber(String),
+    /// `--queue 0`.
+    #[error("a queue holds at least one message; write a number such as 1024")]
+    EmptyQueue,
+    /// `--max-connections 0`.
+    #[error("with 0, every client would get 503; write a number such as 10000")]
+    NoConnections,
+    /// A `--source` that is none of `counter`, `stdin`, `none`.
+    #[error("unknown source {0:?}; use counter, stdin or none")]
+    UnknownSource(String),
+    /// A `--redis` that is no `redis://` address.
+    #[error("{why}; write it as redis://HOST:PORT or redis://HOST:PORT/DB")]
+    RedisUrl {
+        /// Why it is none.
+        why: String,
+    },
+    /// An empty `--stream`.
+    #[error("a Redis key cannot be empty; write one such as prodcon")]
+    EmptyStreamKey,
+    /// An `--addr` that is no address of this machine's.
+    #[error("{text:?}: {why}; write IP:PORT or HOST:PORT, such as 127.0.0.1:8765, 0.0.0.0:8765 or localhost:8765")]
+    Address {
+        /// What was written.
+        text: String,
+        /// Why it names no address.
+        why: String,
+    },
+    /// `--interval` with `--source stdin`.
+    #[error("--interval paces the counter, not --source stdin, which sends each line when a consumer has room for it: leave --interval out")]
+    IntervalWithStdin,
+    /// `--interval` with `--source none`.
+    #[error("--interval paces the counter, and --source none publishes nothing: leave --interval out, or add --source counter")]
+    IntervalWithNone,
+    /// `--source none` without `--redis`.
+    #[error("--source none serves a Redis stream only: add --redis redis://HOST:PORT, or choose --source counter or stdin")]
+    NoneWithoutRedis,
+    /// `--stream` without `--redis`.
+    #[error("--stream names a key of the Redis given with --redis: add --redis redis://HOST:PORT, or leave --stream out")]
+    StreamWithoutRedis,
 }
 
 /// Where messages come from.
@@ -120,51 +186,77 @@ pub enum SourceKind {
 }
 
 impl std::str::FromStr for SourceKind {
-    type Err = String;
+    type Err = BadOption;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, BadOption> {
         match text {
             "counter" => Ok(SourceKind::Counter),
             "stdin" => Ok(SourceKind::Stdin),
             "none" => Ok(SourceKind::None),
-            other => Err(format!(
-                "unknown source {other:?}; use counter, stdin or none"
-            )),
+            other => Err(BadOption::UnknownSource(other.to_string())),
         }
     }
 }
 
 /// A Redis address, `redis://HOST:PORT[/DB]`, checked without connecting.
-fn parse_redis_url(text: &str) -> Result<String, String> {
-    let usage = "write it as redis://HOST:PORT or redis://HOST:PORT/DB";
+fn parse_redis_url(text: &str) -> Result<String, BadOption> {
     if !text.starts_with("redis://") {
-        return Err(format!("not a redis:// address; {usage}"));
+        return Err(BadOption::RedisUrl {
+            why: "not a redis:// address".into(),
+        });
     }
-    redis::Client::open(text).map_err(|e| format!("{e}; {usage}"))?;
+    redis::Client::open(text).map_err(|e| BadOption::RedisUrl { why: e.to_string() })?;
     Ok(text.to_string())
 }
 
-/// A duration such as `1s`, `250ms` or `1m 30s`; a bare `0` is zero.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    if text.trim() == "0" {
-        return Ok(Duration::ZERO);
+/// A `--stream` key: any text but the empty one.
+fn parse_stream_key(text: &str) -> Result<String, BadOption> {
+    if text.is_empty() {
+        return Err(BadOption::EmptyStreamKey);
     }
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; write a duration such as 1s, 250ms or 0"))?;
-    // Deadlines are computed as now + duration: a longer one would overflow the clock.
-    if duration > MAX_DURATION {
-        return Err("must be at most a day (24h)".into());
-    }
-    Ok(duration)
+    Ok(text.to_string())
 }
 
-/// The longest duration an option takes.
-const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// An address to listen on: `IP:PORT`, or `HOST:PORT` for a name this machine resolves, such as
+/// `localhost:8765`.
+fn parse_addr(text: &str) -> Result<SocketAddr, BadOption> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let bad = |why: String| BadOption::Address {
+        text: text.to_string(),
+        why,
+    };
+    let addrs = text.to_socket_addrs().map_err(|e| bad(e.to_string()))?;
+    // localhost is both 127.0.0.1 and ::1: IPv4 first, as the address tools try most.
+    addrs
+        .min_by_key(|addr| addr.is_ipv6())
+        .ok_or_else(|| bad("the name has no address".into()))
+}
+
+/// A whole number.
+fn parse_count(text: &str) -> Result<usize, BadOption> {
+    text.parse()
+        .map_err(|_| BadOption::NotANumber(text.to_string()))
+}
+
+/// A `--queue` size: at least one message.
+fn parse_queue(text: &str) -> Result<NonZeroUsize, BadOption> {
+    NonZeroUsize::new(parse_count(text)?).ok_or(BadOption::EmptyQueue)
+}
+
+/// A `--max-connections` limit: at least one connection.
+fn parse_max_connections(text: &str) -> Result<usize, BadOption> {
+    match parse_count(text)? {
+        0 => Err(BadOption::NoConnections),
+        limit => Ok(limit),
+    }
+}
 
 /// A duration that must not be zero.
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+fn parse_positive_duration(text: &str) -> Result<Duration, BadOption> {
     match parse_duration(text)? {
-        Duration::ZERO => Err("must be more than zero; write a duration such as 10s".into()),
+        Duration::ZERO => Err(BadOption::ZeroDuration),
         positive => Ok(positive),
     }
 }
@@ -173,15 +265,52 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    /// The options `args` give, or the one line a user would read about them.
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let written = Config::clap()
+            .get_matches_from_safe(std::iter::once("producer-server").chain(args.iter().copied()))
+            .map_err(|e| e.message)?;
+        let config = Config::from_clap(&written);
+        config.check(&written).map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
     #[test]
-    fn durations_as_the_contract_writes_them() {
-        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("fast").unwrap_err().contains("250ms"));
-        assert!(parse_positive_duration("0").is_err());
-        assert!(parse_duration("500000000000y").is_err());
-        assert_eq!(parse_duration("24h"), Ok(MAX_DURATION));
+    fn handshake_timeout_must_be_positive() {
+        assert_eq!(parse_positive_duration("0"), Err(BadOption::ZeroDuration));
+        assert_eq!(parse_positive_duration("2s"), Ok(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn zero_queue_and_zero_connections_are_refused_in_our_words() {
+        let queue = parse(&["--queue", "0"]).unwrap_err();
+        assert!(queue.contains("at least one message"), "{queue}");
+        let limit = parse(&["--max-connections", "0"]).unwrap_err();
+        assert!(limit.contains("every client would get 503"), "{limit}");
+        let word = parse(&["--queue", "many"]).unwrap_err();
+        assert!(word.contains("whole number"), "{word}");
+        assert_eq!(
+            parse(&["--max-connections", "1"]).unwrap().max_connections,
+            1
+        );
+    }
+
+    #[test]
+    fn interval_with_stdin_is_refused() {
+        let refused = parse(&["--source", "stdin", "--interval", "1s"]).unwrap_err();
+        assert!(refused.contains("leave --interval out"), "{refused}");
+        assert!(parse(&["--source", "stdin"]).is_ok());
+        assert!(parse(&["--interval", "0"]).is_ok());
+    }
+
+    #[test]
+    fn addresses_may_be_names_this_machine_resolves() {
+        let local = parse(&["--addr", "localhost:8765"]).unwrap().addr;
+        assert!(local.ip().is_loopback() && local.port() == 8765, "{local}");
+        let v6 = parse(&["--addr", "[::1]:0"]).unwrap().addr;
+        assert!(v6.is_ipv6());
+        let portless = parse(&["--addr", "localhost"]).unwrap_err();
+        assert!(portless.contains("127.0.0.1:8765"), "{portless}");
     }
 
     #[test]
@@ -201,19 +330,17 @@ mod tests {
 
     #[test]
     fn redis_serves_one_stream_and_publishes_nothing_by_default() {
-        let config =
-            Config::from_iter_safe(["producer-server", "--redis", "redis://127.0.0.1:6379"])
-                .unwrap();
+        let config = parse(&["--redis", "redis://127.0.0.1:6379"]).unwrap();
         assert!(config.is_broadcast());
         assert_eq!(config.source(), SourceKind::None);
         assert_eq!(config.stream, "prodcon");
-        assert_eq!(config.check(), Ok(()));
-        let publishing = Config::from_iter_safe([
-            "producer-server",
+        let publishing = parse(&[
             "--redis",
             "redis://127.0.0.1:6379/2",
             "--source",
             "counter",
+            "--interval",
+            "10ms",
             "--stream",
             "ticks",
         ])
@@ -223,14 +350,18 @@ mod tests {
     }
 
     #[test]
-    fn redis_options_are_checked() {
-        let bad = Config::from_iter_safe(["producer-server", "--redis", "localhost:6379"]);
-        assert!(bad.unwrap_err().message.contains("redis://HOST:PORT"));
-        let none = Config::from_iter_safe(["producer-server", "--source", "none"]).unwrap();
-        assert!(none.check().unwrap_err().contains("--redis"));
-        let plain = Config::from_iter_safe(["producer-server"]).unwrap();
-        assert_eq!(plain.source(), SourceKind::Counter);
-        assert_eq!(plain.check(), Ok(()));
+    fn redis_options_that_make_no_sense_are_refused() {
+        let not_redis = parse(&["--redis", "localhost:6379"]).unwrap_err();
+        assert!(not_redis.contains("redis://HOST:PORT"), "{not_redis}");
+        let none = parse(&["--source", "none"]).unwrap_err();
+        assert!(none.contains("add --redis"), "{none}");
+        let key = parse(&["--stream", "ticks"]).unwrap_err();
+        assert!(key.contains("add --redis"), "{key}");
+        let empty = parse(&["--redis", "redis://127.0.0.1:6379", "--stream", ""]).unwrap_err();
+        assert!(empty.contains("cannot be empty"), "{empty}");
+        let paced = parse(&["--redis", "redis://127.0.0.1:6379", "--interval", "1s"]).unwrap_err();
+        assert!(paced.contains("leave --interval out"), "{paced}");
+        assert_eq!(parse(&[]).unwrap().source(), SourceKind::Counter);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! - [`config`]: the command-line options.
 //! - [`listener`]: the accept loop; per connection, the HTTP request, the handshake, the session.
 //! - [`http`]: reading request heads and answering plain HTTP requests.
+//! - [`rewind`]: puts the request head read by [`http`] back in front of the socket, for the
+//!   WebSocket handshake to read.
 //! - [`page`]: the answers to plain HTTP requests, the built-in live page among them.
 //! - [`origin`]: which web pages may connect (the `Origin` check).
 //! - [`handshake`]: the WebSocket upgrade and the subprotocol choice.
@@ -23,21 +25,24 @@
 //!   is closed as slow (broadcast); it never grows memory.
 //! - Only the hub touches the history and the list of subscribers.
 
+pub mod admission;
 pub mod config;
+pub mod connection;
 pub mod engine;
 pub mod handshake;
 pub mod http;
-pub mod hub;
 pub mod listener;
+pub mod message;
 pub mod origin;
-pub mod outgoing;
 pub mod page;
+pub mod queue;
 pub mod rewind;
 pub mod runtime;
 pub mod session;
 pub mod shutdown;
 pub mod slots;
 pub mod source;
+pub mod stream;
 
 pub use config::Config;
 pub use listener::serve;

@@ -1,34 +1,15 @@
 use futures::StreamExt;
 use producer_server::shutdown::{shutdown_pair, ShutdownTrigger};
-use producer_server::{runtime, Config};
-use std::io::Write;
+use producer_server::{runtime, stream, Config};
+use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
-use structopt::clap::ErrorKind;
-use structopt::StructOpt;
 
 fn main() -> ExitCode {
-    let config = match Config::from_args_safe() {
+    let config = match common::cli::parse_args_checked("producer-server", Config::check) {
         Ok(config) => config,
-        Err(e)
-            if matches!(
-                e.kind,
-                ErrorKind::HelpDisplayed | ErrorKind::VersionDisplayed
-            ) =>
-        {
-            println!("{}", e.message);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let what = e.message.lines().next().unwrap_or_default();
-            let what = what.strip_prefix("error: ").unwrap_or(what);
-            eprintln!("producer-server: {what}; see producer-server --help");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if let Err(problem) = config.check() {
-        eprintln!("producer-server: {problem}");
-        return ExitCode::from(2);
-    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     // Each connection is a file descriptor: the usual soft limit of 1024 would cap a server
     // configured for thousands. The hard limit is what the system allows us.
@@ -44,11 +25,20 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
+    // Before listening: a node that cannot reach its Redis has nothing to serve.
+    let engine = match stream::open(&config).await {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("producer-server: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listener = match runtime::TcpListener::bind(config.addr).await {
         Ok(listener) => listener,
         Err(error) => {
+            let advice = bind_advice(&error, config.addr);
             eprintln!(
-                "producer-server: cannot listen on {}: {error}; stop whatever uses that address or choose another with --addr (port 0 picks a free one)",
+                "producer-server: cannot listen on {}: {error}; {advice}",
                 config.addr
             );
             return ExitCode::FAILURE;
@@ -72,8 +62,27 @@ async fn run(config: Config) -> ExitCode {
     }
     // Scripts wait for that line through a pipe: it must not sit in a buffer.
     let _ = std::io::stdout().flush();
-    producer_server::serve(listener, config, signal).await;
+    producer_server::serve(listener, config, engine, signal).await;
     ExitCode::SUCCESS
+}
+
+/// What to do when listening on `addr` failed with `error`.
+fn bind_advice(error: &io::Error, addr: SocketAddr) -> String {
+    let port = addr.port();
+    match error.kind() {
+        io::ErrorKind::AddrInUse => {
+            "stop whatever uses that address or choose another with --addr (port 0 picks a free one)"
+                .into()
+        }
+        io::ErrorKind::AddrNotAvailable => format!(
+            "that address is not on this machine: use 127.0.0.1:{port} (this machine only) or 0.0.0.0:{port} (every network interface)"
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "ports below 1024 need privileges: choose another, such as --addr {}:8765",
+            addr.ip()
+        ),
+        _ => "choose another address with --addr, such as 127.0.0.1:8765".into(),
+    }
 }
 
 /// Pulls `trigger` on the first SIGINT or SIGTERM; a second one ends the process at once.

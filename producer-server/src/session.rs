@@ -5,7 +5,7 @@
 //! frames while more are ready and flushes when it runs dry, so a fast stream costs one system
 //! call per batch instead of one per message.
 
-use crate::outgoing::{End, Outbox, Outgoing};
+use crate::queue::{End, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
@@ -13,6 +13,7 @@ use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use common::{close, Format};
+use futures::future::Fuse;
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{future, pin_mut, select, FutureExt, SinkExt, StreamExt};
 use std::fmt;
@@ -22,6 +23,10 @@ use std::time::{Duration, Instant};
 
 /// Most frames fed before a flush, so that an outbox that never runs dry still reaches the peer.
 const MAX_BATCH: usize = 256;
+
+/// How long a connection let go as slow has to send what its queue holds and its close frame:
+/// one that is stalled rather than slow cannot, and is dropped, so that it holds nothing longer.
+const SLOW_CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
 /// How long the goodbye may take: the rest of the queue, the close frame, the peer's reply. A
 /// peer that does not read cannot hold a shutting-down server past its 2-second promise.
@@ -49,6 +54,8 @@ pub enum Ending {
     StreamEnded(End),
     /// The server is shutting down; the client was sent Close 1001.
     ShutDown,
+    /// The client was let go as slow and could not take what it was owed in time: dropped.
+    SlowDropped(Duration),
 }
 
 impl fmt::Display for Ending {
@@ -83,6 +90,10 @@ impl fmt::Display for Ending {
                 )
             }
             Ending::ShutDown => write!(f, "closed with 1001 (server shutting down)"),
+            Ending::SlowDropped(limit) => write!(
+                f,
+                "dropped: let go as slow, it did not take what it was owed within {limit:?}"
+            ),
         }
     }
 }
@@ -128,18 +139,34 @@ where
         pending: None,
     };
     let ending = {
+        let verdict = outbox.verdict().fuse();
         let feed = feed.fuse();
         let writing = writer.drain(&mut outbox).fuse();
         let reading = read_until_closed(&mut incoming, started, &heard).fuse();
         let watching = watch_liveness(config.ping_interval, started, &heard).fuse();
         let stop = shutdown.wait().fuse();
-        pin_mut!(feed, writing, reading, watching, stop);
+        let slow_deadline = Fuse::terminated();
+        pin_mut!(
+            verdict,
+            feed,
+            writing,
+            reading,
+            watching,
+            stop,
+            slow_deadline
+        );
         loop {
             select! {
+                end = verdict => {
+                    if end.is_ok_and(|end| end.code == close::SLOW_CONSUMER) {
+                        slow_deadline.set(runtime::sleep(SLOW_CLOSE_LIMIT).fuse());
+                    }
+                }
                 () = feed => {}
                 ending = writing => break ending,
                 ending = reading => break ending,
                 ending = watching => break ending,
+                () = slow_deadline => break Ending::SlowDropped(SLOW_CLOSE_LIMIT),
                 () = stop => break Ending::ShutDown,
             }
         }
@@ -167,7 +194,10 @@ where
             Ending::ClientFailed { code, error } => {
                 let _ = writer.close(*code, &error.to_string()).await;
             }
-            Ending::ClientVanished | Ending::WriteFailed(_) | Ending::Unresponsive(_) => {}
+            Ending::ClientVanished
+            | Ending::WriteFailed(_)
+            | Ending::Unresponsive(_)
+            | Ending::SlowDropped(_) => {}
         }
     };
     runtime::timeout(GOODBYE_LIMIT, goodbye).await;

@@ -76,9 +76,11 @@ fn port_in_use_is_one_line_saying_what_to_do() {
 #[test]
 fn bad_server_flag_is_one_line_naming_it() {
     for (args, flag) in [
-        (["--interval", "fast"], "--interval"),
-        (["--queue", "0"], "--queue"),
-        (["--addr", "localhost"], "--addr"),
+        (&["--interval", "fast"][..], "--interval"),
+        (&["--queue", "0"], "--queue"),
+        (&["--max-connections", "0"], "--max-connections"),
+        (&["--addr", "localhost"], "--addr"),
+        (&["--source", "stdin", "--interval", "1s"], "--interval"),
     ] {
         let out = Command::new(integration_tests::binaries::binary("producer-server"))
             .args(args)
@@ -86,6 +88,34 @@ fn bad_server_flag_is_one_line_naming_it() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(one_line(&stderr).contains(flag), "{stderr}");
+        let line = one_line(&stderr);
+        assert!(line.contains(flag), "{line}");
+        // Our own words, not the parser's.
+        assert!(!line.contains("non-zero type"), "{line}");
     }
+}
+
+#[test]
+fn an_address_not_on_this_machine_gets_its_own_advice() {
+    // 203.0.113.0/24 is reserved for documentation: no machine has it.
+    let out = Command::new(integration_tests::binaries::binary("producer-server"))
+        .args(["--addr", "203.0.113.5:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = one_line(&stderr);
+    assert!(
+        line.contains("not on this machine") && line.contains("0.0.0.0:0"),
+        "{line}"
+    );
+    assert!(!line.contains("stop whatever uses"), "{line}");
+}
+
+#[test]
+fn a_host_name_address_is_resolved_and_served() {
+    let server = Server::start_with(&[], std::process::Stdio::null(), "localhost:0");
+    assert!(server.addr.ip().is_loopback(), "{}", server.addr);
+    let run = run_client(&[&server.url, "--count", "1"], LIMIT);
+    assert_eq!(run.lines(), ["1"], "{run:?}");
 }

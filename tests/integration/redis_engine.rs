@@ -8,7 +8,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 use integration_tests::redis::{closed_port, Persistence, Redis};
 use producer_server::engine::redis::{RedisEngine, RedisSettings, StartError};
 use producer_server::engine::Engine;
-use producer_server::outgoing::{Outgoing, Published};
+use producer_server::message::Published;
+use producer_server::queue::Outgoing;
 use producer_server::runtime;
 use producer_server::source::counter;
 use std::sync::{Arc, Mutex};
@@ -40,7 +41,7 @@ fn envelope(message: &Published) -> Envelope {
 
 /// The next live message, which must come within [`LIMIT`].
 async fn next(engine: &mut RedisEngine) -> Envelope {
-    let message = runtime::timeout(LIMIT, engine.next())
+    let message = runtime::timeout(LIMIT, engine.next(1))
         .await
         .expect("a message within the limit")
         .expect("the Redis stream never ends");
@@ -200,7 +201,7 @@ fn ids_not_of_the_form_0_n_are_never_renumbered() {
         // Someone adds with an id of their own (as XADD KEY * does, with a time).
         redis.cli(&["XADD", "prodcon", "5-0", "data", "foreign"]);
         assert_eq!(next(&mut engine).await.data, "good");
-        let foreign = runtime::timeout(Duration::from_secs(1), engine.next()).await;
+        let foreign = runtime::timeout(Duration::from_secs(1), engine.next(1)).await;
         assert!(foreign.is_none(), "the foreign entry is not served");
 
         // A node cannot start on such a stream: it says so rather than renumber.
@@ -282,7 +283,7 @@ async fn counter_survives(url: String, fault: impl FnOnce() + Send + 'static) {
     let deadline = Instant::now() + Duration::from_secs(40);
     while !fault.is_finished() {
         assert!(Instant::now() < deadline, "the fault is over in time");
-        if let Some(message) = runtime::timeout(Duration::from_millis(50), engine.next()).await {
+        if let Some(message) = runtime::timeout(Duration::from_millis(50), engine.next(1)).await {
             check(
                 envelope(&message.expect("the Redis stream never ends")),
                 &mut expected,

@@ -159,8 +159,10 @@ impl ClientRun {
 pub struct RunningClient {
     /// The process.
     child: Child,
-    /// Its stdout, read to the end on a thread.
-    stdout: thread::JoinHandle<String>,
+    /// Its stdout, collected as it comes.
+    stdout: Arc<Mutex<String>>,
+    /// The thread collecting stdout, which ends with the process's stdout.
+    stdout_reader: thread::JoinHandle<()>,
     /// Its stderr, collected as it comes.
     stderr: Arc<Mutex<String>>,
     /// The thread collecting stderr, which ends with the process's stderr.
@@ -177,16 +179,12 @@ impl RunningClient {
             .stderr(Stdio::piped())
             .spawn()
             .expect("consumer-client starts");
-        let mut out = child.stdout.take().expect("stdout is piped");
-        let stdout = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = out.read_to_string(&mut text);
-            text
-        });
+        let (stdout, stdout_reader) = collect(child.stdout.take().expect("stdout is piped"));
         let (stderr, stderr_reader) = collect(child.stderr.take().expect("stderr is piped"));
         RunningClient {
             child,
             stdout,
+            stdout_reader,
             stderr,
             stderr_reader,
         }
@@ -195,6 +193,24 @@ impl RunningClient {
     /// What it has printed on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until it has printed at least `n` lines on stdout; panics after `limit`.
+    pub fn wait_for_lines(&self, n: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.stdout.lock().unwrap().lines().count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "consumer-client printed fewer than {n} lines within {limit:?}; stderr:\n{}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends `signal` to the client.
@@ -215,11 +231,11 @@ impl RunningClient {
                 self.stderr()
             );
         };
-        let stdout = self.stdout.join().unwrap_or_default();
+        let _ = self.stdout_reader.join();
         let _ = self.stderr_reader.join();
         ClientRun {
             status,
-            stdout,
+            stdout: self.stdout.lock().unwrap().clone(),
             stderr: self.stderr.lock().unwrap().clone(),
         }
     }

@@ -16,14 +16,13 @@ mod publish;
 mod replay;
 mod retry;
 
-use crate::engine::Engine;
-use crate::outgoing::{Outgoing, Published};
+use crate::engine::{Backlog, Engine};
+use crate::message::Published;
 use crate::runtime;
 use crate::source::Source;
 use common::printable;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
-use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use link::Link;
 use std::sync::Arc;
@@ -168,7 +167,9 @@ impl RedisEngine {
 }
 
 impl Engine for RedisEngine {
-    fn next(&mut self) -> BoxFuture<'_, Option<Arc<Published>>> {
+    fn next(&mut self, _listeners: usize) -> BoxFuture<'_, Option<Arc<Published>>> {
+        // Taken whether anyone listens or not: Redis keeps the history, and a node that stopped
+        // taking would fill its channel with stale entries that a later joiner would get as live.
         async move {
             // Taking from a channel is cancel-safe: a message is either taken or still there.
             let message = self.live.next().await?;
@@ -182,7 +183,7 @@ impl Engine for RedisEngine {
         self.next_seq
     }
 
-    fn replay(&self, from: u64, until: u64) -> BoxStream<'static, Outgoing> {
+    fn replay(&self, from: u64, until: u64) -> Backlog {
         replay::replay(
             Arc::clone(&self.link),
             self.settings.key.clone(),

@@ -4,7 +4,7 @@
 //! entry a publisher got wrong (a field name that is not UTF-8, say) must be skipped with a
 //! warning, not make the whole reply unreadable and stall the node on it forever.
 
-use crate::outgoing::Published;
+use crate::message::Published;
 use async_tungstenite::tungstenite::Utf8Bytes;
 use common::frame::{now_micros, MAX_SEQ};
 use redis::Value;

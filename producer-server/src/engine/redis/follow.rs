@@ -8,7 +8,7 @@
 use super::entry::{self, Entry};
 use super::link::Link;
 use super::retry::Backoff;
-use crate::outgoing::Published;
+use crate::message::Published;
 use common::printable;
 use futures::channel::mpsc;
 use futures::SinkExt;

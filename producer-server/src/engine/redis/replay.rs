@@ -4,9 +4,10 @@
 use super::entry::{self, Entry};
 use super::link::Link;
 use super::retry::Backoff;
-use crate::outgoing::Outgoing;
+use crate::engine::Backlog;
+use crate::queue::Outgoing;
 use common::LostRange;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, StreamExt};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -31,7 +32,7 @@ struct Replay {
 
 /// `[from, until)` of the stream in `key`: a lost notice for each run of numbers the stream no
 /// longer holds (trimmed, deleted, or skipped for lack of text), and the messages it holds.
-pub fn replay(link: Arc<Link>, key: String, from: u64, until: u64) -> BoxStream<'static, Outgoing> {
+pub fn replay(link: Arc<Link>, key: String, from: u64, until: u64) -> Backlog {
     let replay = Replay {
         link,
         key,

@@ -1,0 +1,102 @@
+//! One connection's life, from its first byte to its log line: admission, then a session fed by
+//! the broadcast stream or by the connection's own counter.
+
+use crate::admission::{Admission, Admitted};
+use crate::config::Config;
+use crate::queue::{queue, Outbox};
+use crate::runtime::{self, TcpStream};
+use crate::session::{self, SessionConfig};
+use crate::shutdown::ShutdownSignal;
+use crate::slots::Slots;
+use crate::source::counter;
+use crate::stream::StreamHandle;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use common::count;
+use futures::future::{self, FutureExt};
+use std::net::SocketAddr;
+
+/// Where each connection's messages come from.
+pub enum Feed {
+    /// Each connection runs its own counter, as in the seed.
+    OwnCounter,
+    /// One stream serves every connection.
+    Broadcast(StreamHandle),
+}
+
+/// What every connection shares.
+pub struct Connections {
+    /// The command line.
+    pub config: Config,
+    /// Limits and buffer sizes of every WebSocket.
+    pub ws_config: WebSocketConfig,
+    /// Where messages come from.
+    pub feed: Feed,
+    /// Tells sessions to say goodbye.
+    pub shutdown: ShutdownSignal,
+    /// Open connections, against `--max-connections`.
+    pub slots: Slots,
+}
+
+impl Connections {
+    /// Serves one TCP connection, from its first byte to its last, and logs how it went.
+    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr) {
+        // Batches are flushed on purpose: a lone message must leave at once, not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        let limit = self.config.handshake_timeout;
+        let admission = Admission {
+            ws_config: self.ws_config,
+            allowed_origins: &self.config.allowed_origins,
+            slots: &self.slots,
+        };
+        // Each phase is boxed: a task's future is as large as all its phases laid side by side,
+        // and an idle connection should hold only what its session needs (see BENCHMARKS.md).
+        let admitted = Box::pin(admission.admit(stream, peer));
+        let Some(admitted) = runtime::timeout(limit, admitted).await else {
+            log::info!("{peer}: dropped: handshake not completed within {limit:?}");
+            return;
+        };
+        let Some(Admitted {
+            ws,
+            format,
+            from,
+            slot,
+        }) = admitted
+        else {
+            return;
+        };
+        let (outbox, counter) = match &self.feed {
+            Feed::OwnCounter => {
+                let first = from.unwrap_or(1);
+                let (ticks, queue) = queue(self.config.queue);
+                let counter = counter::feed(first, self.config.interval, ticks);
+                (Outbox::counter(first, queue), counter.left_future())
+            }
+            Feed::Broadcast(stream) => (
+                Box::pin(stream.subscribe(peer, from)).await,
+                future::pending().right_future(),
+            ),
+        };
+        let start = match (from, &self.feed) {
+            (Some(seq), _) => seq.to_string(),
+            (None, Feed::OwnCounter) => "1".to_string(),
+            (None, Feed::Broadcast(_)) => "the live edge".to_string(),
+        };
+        log::info!(
+            "{peer}: connected ({format}, from {start}; {} open)",
+            self.slots.taken()
+        );
+        let session = SessionConfig {
+            format,
+            ping_interval: self.config.ping_interval,
+        };
+        let shutdown = self.shutdown.clone();
+        let report = Box::pin(session::run(ws, session, outbox, counter, shutdown)).await;
+        drop(slot);
+        log::info!(
+            "{peer}: disconnected: {}; {} sent ({} open)",
+            report.ending,
+            count(report.sent, "message"),
+            self.slots.taken()
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Broadcast mode: one stream for every connection, and everything about its life.
+//!
+//! A consumer joins (from the live edge, or from `?from=N` with a replay first), receives at the
+//! pace of the slowest consumer, leaves, or is let go as too slow; the stream may end (standard
+//! input closed), and then the server exits once every consumer has all of it. All of this is
+//! decided by one task, the [`hub`], over an [`Engine`](crate::engine::Engine) that numbers and
+//! keeps the messages. The rest of the server holds a [`StreamHandle`] to join, and waits on
+//! [`Finished`] to know when the stream is done with. Which engine serves it, the in-memory one or
+//! a Redis stream shared with other nodes, is chosen by [`open`], before the server listens.
+
+mod engines;
+mod hub;
+
+pub use engines::{open, OpenedEngine};
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::queue::{queue, Outbox, Outgoing};
+use crate::runtime;
+use crate::shutdown::ShutdownSignal;
+use futures::channel::{mpsc, oneshot};
+use futures::stream::{self, StreamExt};
+use futures::SinkExt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+/// How a stream treats its consumers.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamConfig {
+    /// Messages each consumer's queue holds.
+    pub queue: NonZeroUsize,
+    /// How long a consumer's queue may stay full, holding everyone back, before that consumer is
+    /// let go with 4000; zero lets a full consumer go at once.
+    pub slow_timeout: Duration,
+}
+
+/// A way to join the stream; one per connection.
+#[derive(Clone)]
+pub struct StreamHandle {
+    /// Join requests, to the hub.
+    joins: mpsc::Sender<Join>,
+}
+
+/// A request to join the stream.
+struct Join {
+    /// Who asks, for the logs.
+    peer: SocketAddr,
+    /// The first sequence number wanted; `None` for the live edge.
+    from: Option<u64>,
+    /// Where the consumer's outbox goes.
+    reply: oneshot::Sender<Outbox>,
+}
+
+/// Resolves once the stream has ended and every consumer that could want the rest has it.
+pub type Finished = oneshot::Receiver<()>;
+
+/// Starts the hub over `engine`. It runs until `shutdown`.
+pub fn start(
+    engine: impl Engine,
+    config: StreamConfig,
+    shutdown: ShutdownSignal,
+) -> (StreamHandle, Finished) {
+    let (joins, requests) = mpsc::channel(64);
+    let (finished, done) = oneshot::channel();
+    runtime::spawn(hub::run(engine, config, requests, finished, shutdown));
+    (StreamHandle { joins }, done)
+}
+
+impl StreamHandle {
+    /// Joins the stream from `from` on (the live edge when `None`). When the hub is gone (the
+    /// server is stopping), the outbox is empty and closes the connection with 1001 like any
+    /// other stream that stopped.
+    pub async fn subscribe(&self, peer: SocketAddr, from: Option<u64>) -> Outbox {
+        let (reply, outbox) = oneshot::channel();
+        let join = Join { peer, from, reply };
+        if self.joins.clone().send(join).await.is_ok() {
+            if let Ok(outbox) = outbox.await {
+                return outbox;
+            }
+        }
+        let (_silent, nothing) = queue::<Outgoing>(NonZeroUsize::MIN);
+        Outbox::stream(stream::empty().boxed(), nothing, oneshot::channel().0)
+    }
+}
+
+/// Serves `opened`: starts this node's publishing into it, if any, then the hub over it.
+pub fn start_from(
+    opened: OpenedEngine,
+    config: &Config,
+    shutdown: ShutdownSignal,
+) -> (StreamHandle, Finished) {
+    let stream_config = StreamConfig {
+        queue: config.queue,
+        slow_timeout: config.slow_timeout,
+    };
+    match opened {
+        OpenedEngine::Memory(engine) => start(engine, stream_config, shutdown),
+        OpenedEngine::Redis { engine, publish } => {
+            if let Some(source) = publish {
+                engine.publish(source);
+            }
+            start(engine, stream_config, shutdown)
+        }
+    }
+}
