@@ -3,27 +3,34 @@
 //! # Layout
 //! - `main.rs`: the command line, the logger, the signals; calls [`serve`].
 //! - [`config`]: the command-line options.
-//! - [`listener`]: the accept loop; per connection, the HTTP request, the handshake, the session.
+//! - [`listener`]: the accept loop, and the server's end.
+//! - [`connection`]: one connection's life: admission, its outbox, its session, its log line.
+//! - [`admission`]: from TCP to an accepted WebSocket, or a refusal with an HTTP answer.
 //! - [`http`]: reading request heads and answering plain HTTP requests.
 //! - [`rewind`]: puts the request head read by [`http`] back in front of the socket, for the
 //!   WebSocket handshake to read.
 //! - [`page`]: the answers to plain HTTP requests, the built-in live page among them.
 //! - [`origin`]: which web pages may connect (the `Origin` check).
 //! - [`handshake`]: the WebSocket upgrade and the subprotocol choice.
+//! - [`slots`]: the connection limit.
+//! - [`stream`]: broadcast mode: a stream's life, its hub (pace, slow consumers, the end).
+//! - [`engine`]: where a broadcast stream is numbered and kept: in memory, or a Redis stream
+//!   that several nodes serve.
 //! - [`source`]: where messages come from (the counter, standard input).
-//! - [`engine`]: where a broadcast stream is numbered and kept (Redis, for several nodes).
-//! - [`hub`]: broadcast mode: one producer, its history, every subscriber's queue.
-//! - [`outgoing`]: a connection's bounded queue and what it carries.
+//! - [`message`]: one message, its frames shared by every connection.
+//! - [`queue`]: a connection's bounded queue, its verdict, and the outbox a session drains.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
 //! - [`shutdown`]: the stop signal.
-//! - [`slots`]: the connection limit.
 //! - [`runtime`]: everything taken from async-std, in one place.
+//!
+//! ARCHITECTURE.md, at the top of the workspace, has the map, the invariants and the life of a
+//! connection and of a message.
 //!
 //! # Invariants
 //! - Only a session's writer writes to its socket.
 //! - Every queue is bounded: a slow reader makes its own producer wait (per-connection mode) or
-//!   is closed as slow (broadcast); it never grows memory.
-//! - Only the hub touches the history and the list of subscribers.
+//!   the stream wait up to `--slow-timeout` (broadcast); it never grows memory.
+//! - Only the hub touches a stream's subscribers; only the engine its numbering and history.
 
 pub mod admission;
 pub mod config;
