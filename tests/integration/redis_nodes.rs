@@ -1,7 +1,9 @@
 //! Several producer-server nodes serving one Redis stream, read by real consumer-clients.
 
+use common::ServerFrame;
 use integration_tests::process::RunningClient;
 use integration_tests::redis::{closed_port, wait_until, Persistence, Redis};
+use integration_tests::ws::{Received, WsClient};
 use integration_tests::Server;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -43,6 +45,8 @@ fn options_that_do_not_combine_are_refused_in_one_line() {
         vec!["--source", "none"],
         vec!["--redis", "localhost:6379"],
         vec!["--redis", "http://127.0.0.1:6379"],
+        vec!["--stream", "ticks"],
+        vec!["--redis", "redis://127.0.0.1:6379", "--interval", "1s"],
     ] {
         let out = run_server(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
@@ -145,18 +149,16 @@ fn a_client_holding_both_urls_reads_1_to_n_across_kill_9_of_its_node() {
         count,
     ]);
     wait_until("the stream passing 300", LIMIT, || {
-        redis
-            .cli(&["XLEN", "prodcon"])
-            .trim()
-            .parse::<u64>()
-            .unwrap_or(0)
-            >= 300
+        stream_length(&redis) >= 300
     });
     a.signal("KILL");
     let run = client.finish(LIMIT);
     assert!(run.status.success(), "{run:?}");
-    let expected: Vec<String> = (1..=1500).map(|n| n.to_string()).collect();
-    assert_eq!(run.lines(), expected, "exactly 1..N, no gap and no repeat");
+    assert_eq!(
+        run.lines(),
+        one_to(1500),
+        "exactly 1..N, no gap and no repeat"
+    );
 }
 
 #[test]
@@ -170,12 +172,7 @@ fn consumers_stay_connected_while_redis_is_stopped_and_lose_nothing() {
     // No --reconnect: a dropped connection would fail the run.
     let client = RunningClient::start(&[&node.url, "--from", "1", "--count", "2000"]);
     wait_until("the stream passing 300", LIMIT, || {
-        redis
-            .cli(&["XLEN", "prodcon"])
-            .trim()
-            .parse::<u64>()
-            .unwrap_or(0)
-            >= 300
+        stream_length(&redis) >= 300
     });
     redis.signal("STOP");
     // The fault under test is a pause of this length, not a wait for something.
@@ -183,6 +180,108 @@ fn consumers_stay_connected_while_redis_is_stopped_and_lose_nothing() {
     redis.signal("CONT");
     let run = client.finish(LIMIT);
     assert!(run.status.success(), "{run:?}");
-    let expected: Vec<String> = (1..=2000).map(|n| n.to_string()).collect();
-    assert_eq!(run.lines(), expected);
+    assert_eq!(run.lines(), one_to(2000));
+}
+
+/// The stream's length in `redis`, as `XLEN` says.
+fn stream_length(redis: &Redis) -> u64 {
+    redis.cli(&["XLEN", "prodcon"]).trim().parse().unwrap_or(0)
+}
+
+/// The strings `1` to `n`: what a plain consumer of the counter prints, from 1.
+fn one_to(n: u64) -> Vec<String> {
+    (1..=n).map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn redis_killed_and_restarted_from_its_append_only_file_mid_stream_loses_and_repeats_nothing() {
+    let Some(mut redis) = Redis::start("redis_nodes::redis_crash", Persistence::AppendOnly) else {
+        return;
+    };
+    let url = redis.url();
+    let _publisher = Server::start(&["--redis", &url, "--source", "counter", "--interval", "2ms"]);
+    let a = Server::start(&["--redis", &url]);
+    let b = Server::start(&["--redis", &url]);
+    // No --reconnect: a dropped connection would fail the run.
+    let clients =
+        [&a, &b].map(|node| RunningClient::start(&[&node.url, "--from", "1", "--count", "1500"]));
+    wait_until("the stream passing 300", LIMIT, || {
+        stream_length(&redis) >= 300
+    });
+    redis.crash_and_restart();
+    for client in clients {
+        let run = client.finish(LIMIT);
+        assert!(run.status.success(), "{run:?}");
+        assert_eq!(run.lines(), one_to(1500), "exactly 1..N on every node");
+    }
+}
+
+#[test]
+fn the_slow_consumer_policy_holds_on_every_node() {
+    let Some(redis) = Redis::start("redis_nodes::slow_consumers", Persistence::None) else {
+        return;
+    };
+    let url = redis.url();
+    let mut publisher = Server::start_with(
+        &["--redis", &url, "--source", "stdin"],
+        Stdio::piped(),
+        "127.0.0.1:0",
+    );
+    let node_args = ["--redis", &url, "--slow-timeout", "1s", "--queue", "16"];
+    let nodes = [Server::start(&node_args), Server::start(&node_args)];
+    let lines: u64 = 2000;
+    let count = lines.to_string();
+    // A consumer that keeps up gets everything; were it let go while the machine is busy, it
+    // resumes where it was.
+    let readers = nodes.each_ref().map(|node| {
+        RunningClient::start(&[&node.url, "--from", "1", "--count", &count, "--reconnect"])
+    });
+    // One on each node never reads: were a node waiting for it, its reader would never finish.
+    let mut stalled = nodes
+        .each_ref()
+        .map(|node| WsClient::connect(&format!("{}?from=1", node.url), &["prodcon.v1"]).unwrap());
+    // 16 KiB each: far more than the stalled consumers' queues and socket buffers hold.
+    let mut input = publisher.take_stdin().expect("stdin is piped");
+    let writer = std::thread::spawn(move || {
+        let mut out = std::io::BufWriter::new(&mut input);
+        for n in 1..=lines {
+            writeln!(out, "{n} {}", "x".repeat(16 * 1024)).unwrap();
+        }
+        drop(out);
+        input
+    });
+    for reader in readers {
+        let run = reader.finish(LIMIT);
+        assert!(run.status.success(), "{}", run.stderr);
+        let numbers: Vec<u64> = run
+            .lines()
+            .iter()
+            .map(|line| line.split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(numbers, (1..=lines).collect::<Vec<_>>(), "1..N in order");
+    }
+    // Each stalled one gets what reached it, in order, then Close 4000 (or its socket is gone, if
+    // the close frame did not fit).
+    for stalled in &mut stalled {
+        let (texts, end) = stalled.until_close(LIMIT);
+        let seqs: Vec<u64> = texts.iter().map(|text| seq_of(text)).collect();
+        assert!(
+            (seqs.len() as u64) < lines && seqs.iter().zip(1..).all(|(s, n)| *s == n),
+            "a strict prefix of the stream, got {} messages",
+            seqs.len()
+        );
+        assert!(
+            matches!(end, Received::Close(Some((4000, _))) | Received::Gone(_)),
+            "{end:?}"
+        );
+    }
+    drop(writer.join().expect("the input is written"));
+}
+
+/// The sequence number of a `prodcon.v1` message frame.
+fn seq_of(text: &str) -> u64 {
+    match ServerFrame::decode(text) {
+        Ok(ServerFrame::Message(envelope)) => envelope.seq,
+        other => panic!("not an envelope: {text:?} ({other:?})"),
+    }
 }
