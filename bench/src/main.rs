@@ -84,6 +84,11 @@ fn main() -> ExitCode {
     if plan.runs("memory") {
         rows.extend(workloads::memory::run(&mut bench));
     }
+    if plan.runs("redis") {
+        let (done, cost) = workloads::redis::run(&mut bench);
+        rows.extend(done);
+        costs.extend(cost);
+    }
     rows.extend(costs);
     println!();
     table::print(&rows);

@@ -43,8 +43,8 @@ pub struct Options {
     #[structopt(long)]
     pub idle: Option<usize>,
 
-    /// Only these workloads, comma-separated: throughput, fanout, memory [default: all]
-    #[structopt(long, use_delimiter = true, possible_values = &["throughput", "fanout", "memory"])]
+    /// Only these workloads, comma-separated: throughput, fanout, memory, redis [default: all]
+    #[structopt(long, use_delimiter = true, possible_values = &["throughput", "fanout", "memory", "redis"])]
     pub only: Vec<String>,
 
     /// Measure producer-server alone, without the Python baseline

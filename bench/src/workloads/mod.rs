@@ -5,9 +5,12 @@
 //! - [`fanout`]: broadcast to many consumers: latency at 10 msg/s, deliveries at `--interval 0`
 //!   (2), and their cost per message (4).
 //! - [`memory`]: resident memory per idle connection (3).
+//! - [`redis`]: the Redis engine of issue 12: pipeline rate against `redis-benchmark`, fan-out
+//!   from two nodes against one.
 
 pub mod fanout;
 pub mod memory;
+pub mod redis;
 pub mod throughput;
 
 use crate::plan::Plan;
