@@ -22,13 +22,13 @@ pub struct Config {
     pub addr: SocketAddr,
 
     /// Time between two messages, such as 1s or 250ms; 0 sends as fast as each consumer reads
-    /// (the counter's pace: not with --source stdin)
+    /// (the counter's pace: not with --source stdin or none)
     #[structopt(long, default_value = "1s", parse(try_from_str = parse_duration))]
     pub interval: Duration,
 
     /// Where messages come from: counter (1, 2, 3, ...), stdin (one message per line, always
-    /// broadcast; the server exits 0 once every consumer has had the last line), or none (with
-    /// --redis: serve what others publish). Default: counter, or none with --redis
+    /// broadcast; without --redis, the server exits 0 once every consumer has had the last line),
+    /// or none (with --redis: serve what others publish). Default: counter, or none with --redis
     #[structopt(long = "source", value_name = "source", possible_values = &["counter", "stdin", "none"])]
     pub source_given: Option<SourceKind>,
 
