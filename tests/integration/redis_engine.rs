@@ -167,8 +167,13 @@ fn long_replays_page_through_what_history_keeps() {
         let lines: Vec<String> = (1..=1000).map(|n| n.to_string()).collect();
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         engine.publish(texts(&lines));
-        for expected in 1..=1000 {
-            assert_eq!(next(&mut engine).await.seq, expected);
+        // On a busy machine the follower may fall behind a publisher that trims this short, and
+        // see a gap; what is under test here is the replay, once all 1000 are in.
+        let mut last = 0;
+        while last < 1000 {
+            let seq = next(&mut engine).await.seq;
+            assert!(seq > last, "{seq} after {last}");
+            last = seq;
         }
         let held: u64 = redis.cli(&["XLEN", "prodcon"]).trim().parse().unwrap();
         assert!((300..1000).contains(&held), "{held} entries held");
