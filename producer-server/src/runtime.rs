@@ -2,7 +2,8 @@
 //!
 //! async-std is deprecated upstream in favour of smol. Sockets, tasks, timers and signals are
 //! all that is runtime-specific here; the rest of the crate uses `futures` and these names, so
-//! a move to smol (`smol::net`, `smol::spawn`, `async-io::Timer`, `async-signal`) touches this file.
+//! a move to smol (`smol::net`, `smol::spawn`, `async-signal`) touches this file; timers already
+//! come from `async-io`, the reactor both runtimes share.
 
 use futures::Stream;
 use std::future::Future;
@@ -23,6 +24,15 @@ pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
 /// Waits for `duration`.
 pub async fn sleep(duration: Duration) {
     async_std::task::sleep(duration).await
+}
+
+/// A timer that goes off every `period`, kept for as long as it is needed: cheaper than a new
+/// sleep for every wait.
+pub type Ticks = async_io::Timer;
+
+/// Ticks every `period`, the first one `period` from now.
+pub fn ticks(period: Duration) -> Ticks {
+    async_io::Timer::interval(period)
 }
 
 /// Runs `future` for at most `limit`; `None` when time ran out first.

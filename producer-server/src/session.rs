@@ -136,6 +136,7 @@ where
         sent: 0,
         ping_interval: config.ping_interval,
         next_ping: started + config.ping_interval,
+        ping_ticks: (!config.ping_interval.is_zero()).then(|| runtime::ticks(config.ping_interval)),
         pending: None,
     };
     let ending = {
@@ -217,8 +218,11 @@ struct Writer<'a, S> {
     sent: u64,
     /// Time between pings; zero for none.
     ping_interval: Duration,
-    /// When the next ping is due.
+    /// When the next ping is due: a whole number of intervals after the start, so that the
+    /// ticks below find it due.
     next_ping: Instant,
+    /// Goes off when a ping falls due, while the writer waits; `None` when pings are off.
+    ping_ticks: Option<runtime::Ticks>,
     /// A frame taken from the outbox and not yet handed to the socket, and whether it is a
     /// message of the stream (rather than a notice).
     pending: Option<(Message, bool)>,
@@ -265,13 +269,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
     /// Waits for the next item, sending pings meanwhile when they fall due.
     async fn wait(&mut self, outbox: &mut Outbox) -> Result<Option<Outgoing>, WsError> {
         loop {
-            if self.ping_interval.is_zero() {
+            let Some(ticks) = &mut self.ping_ticks else {
                 return Ok(outbox.next().await);
-            }
-            let until_ping = self.next_ping.saturating_duration_since(Instant::now());
+            };
             select! {
                 item = outbox.next().fuse() => return Ok(item),
-                () = runtime::sleep(until_ping).fuse() => {
+                _ = ticks.next().fuse() => {
                     self.ping_if_due().await?;
                     self.sink.flush().await?;
                 }
@@ -281,10 +284,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
 
     /// Feeds a ping if one is due.
     async fn ping_if_due(&mut self) -> Result<(), WsError> {
-        if self.ping_interval.is_zero() || Instant::now() < self.next_ping {
+        let now = Instant::now();
+        if self.ping_interval.is_zero() || now < self.next_ping {
             return Ok(());
         }
-        self.next_ping = Instant::now() + self.ping_interval;
+        while self.next_ping <= now {
+            self.next_ping += self.ping_interval;
+        }
         self.sink.feed(Message::Ping(Bytes::new())).await
     }
 
