@@ -69,7 +69,7 @@ pub struct Config {
     #[structopt(long, default_value = "10s", parse(try_from_str = parse_positive_duration))]
     pub handshake_timeout: Duration,
 
-    /// A web page origin, such as http://example.com:8080, whose scripts may connect besides the
+    /// A web page origin, such as `http://example.com:8080`, whose scripts may connect besides the
     /// server's own page; repeat it for several, or give * to allow every origin
     #[structopt(long = "allowed-origin", value_name = "ORIGIN", number_of_values = 1)]
     pub allowed_origins: Vec<AllowedOrigin>,

@@ -3,7 +3,7 @@
 //! A consumer joins (from the live edge, or from `?from=N` with a replay first), receives at the
 //! pace of the slowest consumer, leaves, or is let go as too slow; the stream may end (standard
 //! input closed), and then the server exits once every consumer has all of it. All of this is
-//! decided by one task, the [`hub`], over an [`Engine`](crate::engine::Engine) that numbers and
+//! decided by one task, the hub (`hub.rs`), over an [`crate::engine::Engine`] that numbers and
 //! keeps the messages. The rest of the server holds a [`StreamHandle`] to join, and waits on
 //! [`Finished`] to know when the stream is done with.
 
