@@ -3,12 +3,15 @@
 //! Errors of one connection are logged here, where its task is spawned, and never end the loop.
 
 use crate::config::{Config, SourceKind};
+use crate::connection_log::{ConnectionLog, Event};
+use crate::deaf_peer::DeafPeerGuard;
 use crate::handshake;
 use crate::http::{self, PlainResponse, RequestKind};
 use crate::hub::{self, HubConfig, HubHandle, Pace};
 use crate::origin;
 use crate::outgoing::{queue, Outbox};
 use crate::page;
+use crate::pending::{self, Pending, Ticket};
 use crate::rewind::Rewind;
 use crate::runtime::{self, TcpListener, TcpStream};
 use crate::session::{self, SessionConfig};
@@ -18,7 +21,7 @@ use crate::source::{counter, stdin, Source};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
-use common::{close, resume, Format};
+use common::{close, printable, resume, Format};
 use futures::channel::mpsc;
 use futures::future::{self, Fuse, FutureExt};
 use futures::{pin_mut, select, StreamExt};
@@ -48,6 +51,21 @@ const RESUME_GRACE: Duration = Duration::from_secs(6);
 const FIRST_ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
+/// Pause after shedding an unfinished handshake for want of descriptors: time for its task to
+/// close its socket before the next accept needs the descriptor.
+const SHED_PAUSE: Duration = Duration::from_millis(1);
+
+/// Bytes of frames tungstenite gathers before it writes them to the socket. The writer flushes
+/// after each batch anyway; this is large enough that a batch of the counter's messages (256 of
+/// about 60 bytes) is still one write, and small enough that a consumer that stops reading holds
+/// little of it.
+const WRITE_BUFFER: usize = 16 * 1024;
+
+/// The most a connection's write buffer may hold: a full buffer and the largest frame the server
+/// sends. Beyond it tungstenite keeps no more pongs; see [`crate::deaf_peer`] for the peer that
+/// keeps asking for them.
+const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + common::frame::MAX_FRAME_LEN + 16;
+
 /// Where each connection's messages come from.
 enum Mode {
     /// Each connection runs its own counter, as in the seed.
@@ -68,6 +86,10 @@ struct Server {
     shutdown: ShutdownSignal,
     /// Open connections, against `--max-connections`.
     slots: Slots,
+    /// Connections not yet through their handshake, against `--max-pending`.
+    pending: Pending,
+    /// The connection lines of the log, within their budget.
+    log: ConnectionLog,
     /// When a connection last closed.
     last_close: Mutex<Instant>,
 }
@@ -80,6 +102,8 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         // plenty, and tungstenite allocates it for every connection up front. A larger message
         // (up to --max-message-size) grows it as needed.
         .read_buffer_size(256)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(Some(config.max_message_size))
         // tungstenite applies the frame limit to control frames too: below their 125 bytes, a
         // client's close frame would be refused.
@@ -108,6 +132,8 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
     };
     let server = Arc::new(Server {
         slots: Slots::new(config.max_connections),
+        pending: Pending::new(pending::bound(config.max_pending)),
+        log: ConnectionLog::new(),
         last_close: Mutex::new(Instant::now()),
         config,
         ws_config,
@@ -150,12 +176,16 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         match accepted {
             Ok((stream, peer)) => {
                 pause = FIRST_ACCEPT_PAUSE;
+                let ticket = server.pending.register();
                 let server = Arc::clone(&server);
                 let alive = alive.clone();
                 runtime::spawn(async move {
-                    server.handle(stream, peer).await;
+                    server.handle(stream, peer, ticket).await;
                     drop(alive);
                 });
+            }
+            Err(error) if is_out_of_descriptors(&error) && server.pending.shed_oldest() => {
+                runtime::sleep(SHED_PAUSE).await;
             }
             Err(error) => {
                 log::error!("accepting a connection failed: {error}; retrying in {pause:?}");
@@ -196,16 +226,31 @@ impl Server {
     }
 
     /// Serves one TCP connection, from its first byte to its last, and logs how it went.
-    async fn handle(&self, stream: TcpStream, peer: SocketAddr) {
+    async fn handle(&self, stream: TcpStream, peer: SocketAddr, pending: Ticket) {
         // Batches are flushed on purpose: a lone message must leave at once, not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let limit = self.config.handshake_timeout;
         // Each phase is boxed: a task's future is as large as all its phases laid side by side,
         // and an idle connection should hold only what its session needs (see BENCHMARKS.md).
-        let handshake = Box::pin(self.handshake(stream, peer));
-        let Some(accepted) = runtime::timeout(limit, handshake).await else {
-            log::info!("{peer}: dropped: handshake not completed within {limit:?}");
-            return;
+        let handshake = runtime::timeout(limit, Box::pin(self.handshake(stream, peer)));
+        let accepted = match pending.unless_shed(handshake).await {
+            Ok(Some(accepted)) => accepted,
+            Ok(None) => {
+                self.log.write(
+                    peer.ip(),
+                    Event::Dropped,
+                    format_args!("{peer}: dropped: handshake not completed within {limit:?}"),
+                );
+                return;
+            }
+            Err(shed) => {
+                self.log.write(
+                    peer.ip(),
+                    Event::Dropped,
+                    format_args!("{peer}: dropped: {shed}"),
+                );
+                return;
+            }
         };
         let Some((mut ws, format, from, slot)) = accepted else {
             return;
@@ -222,7 +267,11 @@ impl Server {
                     future::pending().right_future(),
                 ),
                 None => {
-                    log::info!("{peer}: turned away: the server is shutting down");
+                    self.log.write(
+                        peer.ip(),
+                        Event::Refused,
+                        format_args!("{peer}: turned away: the server is shutting down"),
+                    );
                     let goodbye = CloseFrame {
                         code: close::GOING_AWAY.into(),
                         reason: "server shutting down".into(),
@@ -238,7 +287,11 @@ impl Server {
             (None, Mode::PerConnection) => "1".to_string(),
             (None, Mode::Broadcast(_)) => "the live edge".to_string(),
         };
-        log::info!("{peer}: connected ({format}, from {start}; {open} open)");
+        self.log.write(
+            peer.ip(),
+            Event::Connected,
+            format_args!("{peer}: connected ({format}, from {start}; {open} open)"),
+        );
         let session = SessionConfig {
             format,
             ping_interval: self.config.ping_interval,
@@ -254,25 +307,53 @@ impl Server {
         drop(slot);
         *self.last_close.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let open = self.slots.taken();
-        log::info!(
-            "{peer}: disconnected: {}; {} messages sent ({open} open)",
-            report.ending,
-            report.sent
+        self.log.write(
+            peer.ip(),
+            Event::Disconnected,
+            format_args!(
+                "{peer}: disconnected: {}; {} messages sent ({open} open)",
+                report.ending, report.sent
+            ),
         );
     }
 
-    /// The 403 answer to an upgrade from a web page that may not connect, logged; `None` when
-    /// it may.
-    fn refused_origin(&self, head: &http::RequestHead, peer: SocketAddr) -> Option<PlainResponse> {
-        let origin = head.origin.as_deref();
-        let refused =
-            origin::check(origin, head.host.as_deref(), &self.config.allowed_origins).err()?;
-        let host = head.host.as_deref().unwrap_or("no Host header");
-        log::info!(
-            "{peer}: refused: origin {} is not allowed (request for {host}); see --allowed-origin",
-            refused.origin
-        );
-        Some(PlainResponse::text("403 Forbidden", refused.to_string()))
+    /// Decides whether a request gets its WebSocket: where its stream starts and its slot, or
+    /// else the answer that serves or refuses it. A slot is taken last, only for a request that
+    /// will get its WebSocket.
+    fn admit(&self, head: &http::RequestHead) -> Result<(Option<u64>, Slot<'_>), NoWebSocket> {
+        match &head.kind {
+            RequestKind::Plain(method) => return Err(page::answer(method, &head.target).into()),
+            // Upgrades only where a GET would find the page, and the same 404 elsewhere.
+            _ if !page::is_root(&head.target) => {
+                return Err(page::answer("GET", &head.target).into())
+            }
+            RequestKind::BadUpgrade(why) => {
+                return Err(PlainResponse::text("400 Bad Request", why.clone()).into())
+            }
+            RequestKind::WebSocket => {}
+        }
+        let host = head.host.as_deref();
+        if let Err(refused) =
+            origin::check(head.origin.as_deref(), host, &self.config.allowed_origins)
+        {
+            let why = format!(
+                "origin {} is not allowed (request for {}); see --allowed-origin",
+                printable(&refused.origin),
+                printable(host.unwrap_or("no Host header"))
+            );
+            let response = PlainResponse::text("403 Forbidden", refused.to_string());
+            return Err(NoWebSocket { response, why });
+        }
+        let query = head.target.split_once('?').map(|(_, query)| query);
+        let from = resume::parse_from(query)
+            .map_err(|error| PlainResponse::text("400 Bad Request", error.to_string()))?;
+        let slot = self.slots.take().ok_or_else(|| {
+            let limit = self.slots.max();
+            let why =
+                format!("This server is at its limit of {limit} connections: try again later");
+            PlainResponse::text("503 Service Unavailable", why)
+        })?;
+        Ok((from, slot))
     }
 
     /// Reads the request, answers it if it is not a WebSocket upgrade or cannot be served, and
@@ -283,7 +364,7 @@ impl Server {
         mut stream: TcpStream,
         peer: SocketAddr,
     ) -> Option<(
-        WebSocketStream<Rewind<TcpStream>>,
+        WebSocketStream<Rewind<DeafPeerGuard<TcpStream>>>,
         Format,
         Option<u64>,
         Slot<'_>,
@@ -291,46 +372,89 @@ impl Server {
         let head = match http::read_head(&mut stream).await {
             Ok(head) => head,
             Err(error) => {
-                log::info!("{peer}: dropped: {error}");
+                // Only a head that came whole, or too long, is answered: the others are gone.
+                let (event, what) = match error {
+                    http::HeadError::TooLarge | http::HeadError::Malformed(_) => {
+                        (Event::Refused, "answered 400 Bad Request")
+                    }
+                    http::HeadError::Incomplete | http::HeadError::Io(_) => {
+                        (Event::Dropped, "dropped")
+                    }
+                };
+                let error_text = printable(&error.to_string()).to_string();
+                self.log.write(
+                    peer.ip(),
+                    event,
+                    format_args!("{peer}: {what}: {error_text}"),
+                );
                 let answer =
                     PlainResponse::text("400 Bad Request", format!("Bad request: {error}"));
                 let _ = answer.send(&mut stream).await;
                 return None;
             }
         };
-        let refusal = match &head.kind {
-            RequestKind::Plain(method) => Some(page::answer(method, &head.target)),
-            RequestKind::BadUpgrade(why) => Some(PlainResponse::text("400 Bad Request", *why)),
-            RequestKind::WebSocket => self.refused_origin(&head, peer),
+        let (from, slot) = match self.admit(&head) {
+            Ok(admitted) => admitted,
+            Err(answer) => {
+                self.log_answer(peer, &head, &answer);
+                let _ = answer.response.send(&mut stream).await;
+                return None;
+            }
         };
-        let query = head.target.split_once('?').map(|(_, query)| query);
-        let from = resume::parse_from(query);
-        let refusal = refusal.or_else(|| {
-            let error = from.as_ref().err()?;
-            Some(PlainResponse::text("400 Bad Request", error.to_string()))
-        });
-        // A slot is taken last, only for a request that will get its WebSocket.
-        let slot = refusal.is_none().then(|| self.slots.take()).flatten();
-        let refusal = refusal.or_else(|| {
-            slot.is_none().then(|| {
-                let limit = self.slots.max();
-                let why =
-                    format!("This server is at its limit of {limit} connections: try again later");
-                PlainResponse::text("503 Service Unavailable", why)
-            })
-        });
-        let (Ok(from), Some(slot), None) = (from, slot, &refusal) else {
-            let answer = refusal.expect("every other case is a refusal");
-            log::info!("{peer}: answered {} to {}", answer.status, head.target);
-            let _ = answer.send(&mut stream).await;
-            return None;
-        };
-        match handshake::accept(Rewind::new(head.bytes, stream), self.ws_config).await {
+        let socket = Rewind::new(head.bytes, DeafPeerGuard::new(stream));
+        match handshake::accept(socket, self.ws_config).await {
             Ok((ws, format)) => Some((ws, format, from, slot)),
             Err(error) => {
-                log::info!("{peer}: WebSocket handshake failed: {error}");
+                let error = printable(&error.to_string()).to_string();
+                self.log.write(
+                    peer.ip(),
+                    Event::Dropped,
+                    format_args!("{peer}: WebSocket handshake failed: {error}"),
+                );
                 None
             }
         }
     }
+
+    /// One line for a request answered without a WebSocket: the status, what was asked for,
+    /// and for a refusal why, all that the peer chose shown escaped.
+    fn log_answer(&self, peer: SocketAddr, head: &http::RequestHead, answer: &NoWebSocket) {
+        let target = printable(&head.target);
+        let status = answer.response.status;
+        if status.starts_with('2') {
+            self.log.write(
+                peer.ip(),
+                Event::Answered,
+                format_args!("{peer}: answered {status} to {target}"),
+            );
+            return;
+        }
+        let why = &answer.why;
+        self.log.write(
+            peer.ip(),
+            Event::Refused,
+            format_args!("{peer}: answered {status} to {target}: {why}"),
+        );
+    }
+}
+
+/// The answer to a request that gets no WebSocket, and what the log says of it.
+struct NoWebSocket {
+    /// What the peer is sent.
+    response: PlainResponse,
+    /// Why, for the log: escaped, since it may quote what the peer sent.
+    why: String,
+}
+
+impl From<PlainResponse> for NoWebSocket {
+    /// An answer whose body says why, as every plain-text answer does.
+    fn from(response: PlainResponse) -> Self {
+        let why = printable(response.body.trim_end()).to_string();
+        NoWebSocket { response, why }
+    }
+}
+
+/// Whether a failed accept failed for want of descriptors, in the process or in the system.
+fn is_out_of_descriptors(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
