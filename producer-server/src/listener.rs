@@ -51,9 +51,14 @@ const RESUME_GRACE: Duration = Duration::from_secs(6);
 const FIRST_ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
-/// Pause after shedding an unfinished handshake for want of descriptors: time for its task to
-/// close its socket before the next accept needs the descriptor.
+/// Pause after shedding an unfinished handshake, while connections shed are still open: time for
+/// their tasks to close them before the next accept needs a descriptor.
 const SHED_PAUSE: Duration = Duration::from_millis(1);
+
+/// Connections shed but not yet closed beyond which the accept loop waits for them: without it,
+/// peers that reopen as fast as they are shed outrun the tasks that close them, and descriptors
+/// pile up past `--max-pending`.
+const MAX_SHED_OPEN: usize = 64;
 
 /// Bytes of frames tungstenite gathers before it writes them to the socket. The writer flushes
 /// after each batch anyway; this is large enough that a batch of the counter's messages (256 of
@@ -177,12 +182,15 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
             Ok((stream, peer)) => {
                 pause = FIRST_ACCEPT_PAUSE;
                 let ticket = server.pending.register();
-                let server = Arc::clone(&server);
+                let server_for_task = Arc::clone(&server);
                 let alive = alive.clone();
                 runtime::spawn(async move {
-                    server.handle(stream, peer, ticket).await;
+                    server_for_task.handle(stream, peer, ticket).await;
                     drop(alive);
                 });
+                while server.pending.shed_open() > MAX_SHED_OPEN {
+                    runtime::sleep(SHED_PAUSE).await;
+                }
             }
             Err(error) if is_out_of_descriptors(&error) && server.pending.shed_oldest() => {
                 runtime::sleep(SHED_PAUSE).await;

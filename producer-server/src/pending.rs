@@ -78,6 +78,8 @@ struct Registry {
     next: u64,
     /// The way to shed each unfinished handshake, by arrival number.
     waiting: BTreeMap<u64, oneshot::Sender<Shed>>,
+    /// Connections shed whose tasks have not yet closed them: each still holds a descriptor.
+    shed_open: usize,
 }
 
 /// One connection's place among the unfinished handshakes, given up when dropped.
@@ -122,6 +124,12 @@ impl Pending {
         self.lock().shed_oldest(Shed::NoDescriptors)
     }
 
+    /// How many shed connections still hold their descriptor, their tasks not having run yet.
+    /// Shedding frees nothing until then: whoever sheds in a loop should wait for them.
+    pub fn shed_open(&self) -> usize {
+        self.lock().shed_open
+    }
+
     /// How many handshakes are unfinished now.
     pub fn len(&self) -> usize {
         self.lock().waiting.len()
@@ -147,8 +155,10 @@ impl Registry {
     fn shed_oldest(&mut self, why: Shed) -> bool {
         match self.waiting.pop_first() {
             Some((_, sender)) => {
-                // Its task may be ending on its own at this very moment: then nobody listens.
+                // Its task may be ending on its own at this very moment: then nobody listens,
+                // but its ticket, dropped, still counts it as closed.
                 let _ = sender.send(why);
+                self.shed_open += 1;
                 true
             }
             None => false,
@@ -173,7 +183,11 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        lock(&self.registry).waiting.remove(&self.number);
+        let mut registry = lock(&self.registry);
+        if registry.waiting.remove(&self.number).is_none() {
+            // Shed: its connection, given up before its ticket, is closed now.
+            registry.shed_open -= 1;
+        }
     }
 }
 
@@ -199,6 +213,7 @@ mod tests {
             block_on(oldest.unless_shed(future::pending::<()>())),
             Err(Shed::Full(2))
         );
+        assert_eq!(pending.shed_open(), 0, "the oldest's ticket is gone");
         assert_eq!(block_on(second.unless_shed(async { 7 })), Ok(7));
         assert_eq!(pending.len(), 1, "a finished handshake leaves");
         drop(newest);
@@ -217,6 +232,7 @@ mod tests {
         );
         assert!(pending.shed_oldest());
         assert!(!pending.shed_oldest(), "nothing left to shed");
+        assert_eq!(pending.shed_open(), 1, "the second's ticket is still held");
     }
 
     #[test]
