@@ -44,7 +44,10 @@ fn the_head_limit_is_exact_whatever_the_write_pattern() {
     assert!(status_of(server.addr, upgrade_of_len(16 * 1024).as_bytes()).contains(" 101 "));
     for len in [16 * 1024 + 1, 17 * 1024, 64 * 1024] {
         let status = status_of(server.addr, upgrade_of_len(len).as_bytes());
-        assert!(status.contains(" 400 "), "{len} bytes in one write: {status}");
+        assert!(
+            status.contains(" 400 "),
+            "{len} bytes in one write: {status}"
+        );
     }
     // The same head, a few bytes a write.
     let mut stream = TcpStream::connect(server.addr).unwrap();
@@ -79,9 +82,15 @@ fn malformed_and_pipelined_upgrades_get_400_with_the_reason() {
         stream.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
         let _ = stream.read_to_string(&mut answer);
-        assert!(answer.starts_with("HTTP/1.1 400 "), "{request:?}: {answer:?}");
+        assert!(
+            answer.starts_with("HTTP/1.1 400 "),
+            "{request:?}: {answer:?}"
+        );
         let reason = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-        assert!(reason.trim().len() > 10, "{request:?}: no reason in {answer:?}");
+        assert!(
+            reason.trim().len() > 10,
+            "{request:?}: no reason in {answer:?}"
+        );
     }
     // The server still upgrades a good request.
     assert!(status_of(server.addr, good.as_bytes()).contains(" 101 "));
@@ -275,7 +284,10 @@ fn idle_connections_reopened_as_fast_as_dropped_do_not_keep_a_fresh_client_out()
         .collect();
     let deadline = Instant::now() + LIMIT;
     while open.load(Ordering::Relaxed) < IDLE {
-        assert!(Instant::now() < deadline, "the idle connections did not all open");
+        assert!(
+            Instant::now() < deadline,
+            "the idle connections did not all open"
+        );
         thread::sleep(Duration::from_millis(50));
     }
     let mut waits = Vec::new();

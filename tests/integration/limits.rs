@@ -9,11 +9,6 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// How often `needle` appears in the server's log.
-fn log_count(server: &Server, needle: &str) -> usize {
-    server.log().matches(needle).count()
-}
-
 #[test]
 fn slow_handshakes_are_dropped_and_do_not_delay_other_clients() {
     let server = Server::start(&["--interval", "10ms", "--handshake-timeout", "2s"]);
@@ -38,17 +33,11 @@ fn slow_handshakes_are_dropped_and_do_not_delay_other_clients() {
     assert_eq!(run.lines(), ["1", "2", "3"]);
     let served_in = started.elapsed();
     let trickling = trickle.join().unwrap();
-    let deadline = Instant::now() + LIMIT;
-    while log_count(&server, "handshake not completed within 2s") < 500 {
-        assert!(
-            Instant::now() < deadline,
-            "slow handshakes were not all dropped"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    // The server lets go of every slow handshake while their peers still hold them open. (The
+    // log says so for the first few only: it does not write a line per connection in a flood.)
+    wait_for_fds(&server, fds_before);
     drop(trickling);
     eprintln!("a new client was served in {served_in:?} beside 500 slow handshakes");
-    wait_for_fds(&server, fds_before);
 }
 
 /// Waits until the server holds no more descriptors than `baseline` (plus a few for the runtime).
