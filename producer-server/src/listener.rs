@@ -58,7 +58,7 @@ const SHED_PAUSE: Duration = Duration::from_millis(1);
 /// Connections shed but not yet closed beyond which the accept loop waits for them: without it,
 /// peers that reopen as fast as they are shed outrun the tasks that close them, and descriptors
 /// pile up past `--max-pending`.
-const MAX_SHED_OPEN: usize = 64;
+const MAX_SHED_OPEN: usize = 256;
 
 /// Bytes of frames tungstenite gathers before it writes them to the socket. The writer flushes
 /// after each batch anyway; this is large enough that a batch of the counter's messages (256 of

@@ -316,7 +316,7 @@ fn idle_connections_reopened_as_fast_as_dropped_do_not_keep_a_fresh_client_out()
         }
     }
     assert!(
-        most_fds <= fds_before + bound + 64 + 16,
+        most_fds <= fds_before + bound + 256 + 16,
         "{most_fds} descriptors for a bound of {bound}"
     );
 }
