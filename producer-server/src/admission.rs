@@ -4,8 +4,10 @@
 //! Origin, `?from=` and the connection limit are checked, and only then does tungstenite answer
 //! the upgrade. Admission knows nothing of streams or engines.
 
+use crate::connection_log::{ConnectionLog, Event};
+use crate::deaf_peer::DeafPeerGuard;
 use crate::handshake;
-use crate::http::{self, PlainResponse, RequestHead, RequestKind};
+use crate::http::{self, HeadError, PlainResponse, RequestHead, RequestKind};
 use crate::origin::{self, AllowedOrigin};
 use crate::page;
 use crate::rewind::Rewind;
@@ -24,12 +26,14 @@ pub struct Admission<'a> {
     pub allowed_origins: &'a [AllowedOrigin],
     /// Open connections, against `--max-connections`.
     pub slots: &'a Slots,
+    /// Where refusals are logged, within the log's budget.
+    pub log: &'a ConnectionLog,
 }
 
 /// A connection admitted to the stream.
 pub struct Admitted<'a> {
     /// The WebSocket, handshake done.
-    pub ws: WebSocketStream<Rewind<TcpStream>>,
+    pub ws: WebSocketStream<Rewind<DeafPeerGuard<TcpStream>>>,
     /// How messages are framed for this peer.
     pub format: Format,
     /// The first sequence number it asked for with `?from=`, if any.
@@ -46,7 +50,19 @@ impl<'a> Admission<'a> {
         let head = match http::read_head(&mut stream).await {
             Ok(head) => head,
             Err(error) => {
-                log::info!("{peer}: dropped: {error}");
+                // Only a head that came whole, or too long, is answered: the others are gone.
+                let (event, what) = match error {
+                    HeadError::TooLarge | HeadError::Malformed(_) => {
+                        (Event::Refused, "answered 400 Bad Request")
+                    }
+                    HeadError::Incomplete | HeadError::Io(_) => (Event::Dropped, "dropped"),
+                };
+                let error_text = printable(&error.to_string()).to_string();
+                self.log.write(
+                    peer.ip(),
+                    event,
+                    format_args!("{peer}: {what}: {error_text}"),
+                );
                 let answer =
                     PlainResponse::text("400 Bad Request", format!("Bad request: {error}"));
                 let _ = answer.send(&mut stream).await;
@@ -56,21 +72,13 @@ impl<'a> Admission<'a> {
         let (from, slot) = match self.check(&head) {
             Ok(admitted) => admitted,
             Err(answer) => {
-                // One line per refusal, saying why; the page and other successes need no reason.
-                let why = match answer.status.starts_with('2') {
-                    true => String::new(),
-                    false => format!(": {}", printable(answer.body.trim_end())),
-                };
-                log::info!(
-                    "{peer}: answered {} to {}{why}",
-                    answer.status,
-                    printable(&head.target)
-                );
+                self.log_answer(peer, &head, &answer);
                 let _ = answer.send(&mut stream).await;
                 return None;
             }
         };
-        match handshake::accept(Rewind::new(head.bytes, stream), self.ws_config).await {
+        let socket = Rewind::new(head.bytes, DeafPeerGuard::new(stream));
+        match handshake::accept(socket, self.ws_config).await {
             Ok((ws, format)) => Some(Admitted {
                 ws,
                 format,
@@ -78,7 +86,10 @@ impl<'a> Admission<'a> {
                 slot,
             }),
             Err(error) => {
-                log::info!("{peer}: WebSocket handshake failed: {error}");
+                let error = printable(&error.to_string()).to_string();
+                let line = format!("{peer}: WebSocket handshake failed: {error}");
+                self.log
+                    .write(peer.ip(), Event::Dropped, format_args!("{line}"));
                 None
             }
         }
@@ -89,8 +100,10 @@ impl<'a> Admission<'a> {
     fn check(&self, head: &RequestHead) -> Result<(Option<u64>, Slot<'a>), PlainResponse> {
         match &head.kind {
             RequestKind::Plain(method) => return Err(page::answer(method, &head.target)),
+            // Upgrades only where a GET would find the page, and the same 404 elsewhere.
+            _ if !page::is_root(&head.target) => return Err(page::answer("GET", &head.target)),
             RequestKind::BadUpgrade(why) => {
-                return Err(PlainResponse::text("400 Bad Request", *why))
+                return Err(PlainResponse::text("400 Bad Request", why.clone()))
             }
             RequestKind::WebSocket => self.check_origin(head)?,
         }
@@ -105,6 +118,21 @@ impl<'a> Admission<'a> {
             PlainResponse::text("503 Service Unavailable", why)
         })?;
         Ok((from, slot))
+    }
+
+    /// One line for a request answered without a WebSocket: the status, what was asked for, and
+    /// for a refusal why (its answer's text), all that the peer chose shown escaped.
+    fn log_answer(&self, peer: SocketAddr, head: &RequestHead, answer: &PlainResponse) {
+        let target = printable(&head.target);
+        let status = answer.status;
+        if status.starts_with('2') {
+            let line = format_args!("{peer}: answered {status} to {target}");
+            self.log.write(peer.ip(), Event::Answered, line);
+        } else {
+            let why = printable(answer.body.trim_end());
+            let line = format_args!("{peer}: answered {status} to {target}: {why}");
+            self.log.write(peer.ip(), Event::Refused, line);
+        }
     }
 
     /// Refuses with 403 an upgrade from a web page that may not connect.

@@ -65,6 +65,12 @@ pub struct Config {
     #[structopt(long, default_value = "4096")]
     pub max_message_size: usize,
 
+    /// Most connections that may be waiting to complete their handshake at once; past it, the
+    /// oldest of them is dropped to make room. Default: a quarter of the open-files limit,
+    /// between 16 and 4096
+    #[structopt(long, value_name = "N")]
+    pub max_pending: Option<NonZeroUsize>,
+
     /// Time a new connection has to complete its WebSocket handshake before it is dropped
     #[structopt(long, default_value = "10s", parse(try_from_str = parse_positive_duration))]
     pub handshake_timeout: Duration,

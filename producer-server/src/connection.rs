@@ -3,6 +3,8 @@
 
 use crate::admission::{Admission, Admitted};
 use crate::config::Config;
+use crate::connection_log::{ConnectionLog, Event};
+use crate::pending::{Pending, Ticket};
 use crate::queue::{queue, Outbox};
 use crate::runtime::{self, TcpStream};
 use crate::session::{self, SessionConfig};
@@ -35,11 +37,16 @@ pub struct Connections {
     pub shutdown: ShutdownSignal,
     /// Open connections, against `--max-connections`.
     pub slots: Slots,
+    /// Connections not yet through their handshake, against `--max-pending`.
+    pub pending: Pending,
+    /// The connection lines of the log, within their budget.
+    pub log: ConnectionLog,
 }
 
 impl Connections {
     /// Serves one TCP connection, from its first byte to its last, and logs how it went.
-    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr) {
+    /// `pending` is its place among unfinished handshakes: shed, it is dropped at once.
+    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, pending: Ticket) {
         // Batches are flushed on purpose: a lone message must leave at once, not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let limit = self.config.handshake_timeout;
@@ -47,13 +54,24 @@ impl Connections {
             ws_config: self.ws_config,
             allowed_origins: &self.config.allowed_origins,
             slots: &self.slots,
+            log: &self.log,
         };
         // Each phase is boxed: a task's future is as large as all its phases laid side by side,
         // and an idle connection should hold only what its session needs (see BENCHMARKS.md).
-        let admitted = Box::pin(admission.admit(stream, peer));
-        let Some(admitted) = runtime::timeout(limit, admitted).await else {
-            log::info!("{peer}: dropped: handshake not completed within {limit:?}");
-            return;
+        let admitted = runtime::timeout(limit, Box::pin(admission.admit(stream, peer)));
+        let admitted = match pending.unless_shed(admitted).await {
+            Ok(Some(admitted)) => admitted,
+            Ok(None) => {
+                let why = format!("dropped: handshake not completed within {limit:?}");
+                self.log
+                    .write(peer.ip(), Event::Dropped, format_args!("{peer}: {why}"));
+                return;
+            }
+            Err(shed) => {
+                let why = format_args!("{peer}: dropped: {shed}");
+                self.log.write(peer.ip(), Event::Dropped, why);
+                return;
+            }
         };
         let Some(Admitted {
             ws,
@@ -92,11 +110,15 @@ impl Connections {
         let shutdown = self.shutdown.clone();
         let report = Box::pin(session::run(ws, session, outbox, counter, shutdown)).await;
         drop(slot);
-        log::info!(
-            "{peer}: disconnected: {}; {} sent ({} open)",
-            report.ending,
-            count(report.sent, "message"),
-            self.slots.taken()
+        self.log.write(
+            peer.ip(),
+            Event::Disconnected,
+            format_args!(
+                "{peer}: disconnected: {}; {} sent ({} open)",
+                report.ending,
+                count(report.sent, "message"),
+                self.slots.taken()
+            ),
         );
     }
 }

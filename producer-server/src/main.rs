@@ -25,7 +25,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
-    let listener = match runtime::TcpListener::bind(config.addr).await {
+    let listener = match runtime::listen(config.addr) {
         Ok(listener) => listener,
         Err(error) => {
             let advice = bind_advice(&error, config.addr);

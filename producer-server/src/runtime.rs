@@ -11,6 +11,23 @@ use std::time::Duration;
 
 pub use async_std::net::{TcpListener, TcpStream};
 
+/// Connections the kernel may hold for the accept loop (capped by `net.core.somaxconn`). The
+/// standard library asks for 128: a burst of peers reconnecting at once (a flood of idle
+/// connections being shed, or thousands of consumers after a restart) would overflow it, and a
+/// connection the kernel turns away waits a second or more before its first retry.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Listens on `addr`, with room for [`LISTEN_BACKLOG`] connections waiting to be accepted.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As the standard library does: a restarted server may bind while old connections linger.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+}
+
 /// Runs `future` to completion on the current thread, driving every spawned task meanwhile.
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
     async_std::task::block_on(future)

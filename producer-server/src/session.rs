@@ -5,6 +5,7 @@
 //! frames while more are ready and flushes when it runs dry, so a fast stream costs one system
 //! call per batch instead of one per message.
 
+use crate::deaf_peer::{self, DeafPeer};
 use crate::queue::{End, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
@@ -12,7 +13,7 @@ use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
-use common::{close, Format};
+use common::{close, printable, Format};
 use futures::future::Fuse;
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{future, pin_mut, select, FutureExt, SinkExt, StreamExt};
@@ -48,6 +49,9 @@ pub enum Ending {
     },
     /// The client answered no ping for this long; the connection was dropped.
     Unresponsive(Duration),
+    /// The client kept sending while it read nothing it was sent (see [`crate::deaf_peer`]);
+    /// the connection was dropped.
+    Deaf,
     /// Writing to the client failed.
     WriteFailed(WsError),
     /// The stream ended for this client; it was sent a close frame saying why.
@@ -65,7 +69,7 @@ impl fmt::Display for Ending {
                 let code = u16::from(frame.code);
                 write!(f, "client closed with {code} ({})", close::describe(code))?;
                 if !frame.reason.is_empty() {
-                    write!(f, ": {}", frame.reason)?;
+                    write!(f, ": {}", printable(&frame.reason))?;
                 }
                 Ok(())
             }
@@ -74,14 +78,18 @@ impl fmt::Display for Ending {
             Ending::ClientFailed { code, error } => {
                 write!(
                     f,
-                    "closed with {code} ({}): {error}",
-                    close::describe(*code)
+                    "closed with {code} ({}): {}",
+                    close::describe(*code),
+                    printable(&error.to_string())
                 )
             }
             Ending::Unresponsive(silence) => {
                 write!(f, "dropped: no answer to pings for {silence:?}")
             }
-            Ending::WriteFailed(error) => write!(f, "write failed: {error}"),
+            Ending::Deaf => write!(f, "dropped: {}", DeafPeer),
+            Ending::WriteFailed(error) => {
+                write!(f, "write failed: {}", printable(&error.to_string()))
+            }
             Ending::StreamEnded(End { code, reason }) => {
                 write!(
                     f,
@@ -198,7 +206,8 @@ where
             Ending::ClientVanished
             | Ending::WriteFailed(_)
             | Ending::Unresponsive(_)
-            | Ending::SlowDropped(_) => {}
+            | Ending::SlowDropped(_)
+            | Ending::Deaf => {}
         }
     };
     runtime::timeout(GOODBYE_LIMIT, goodbye).await;
@@ -349,6 +358,7 @@ where
                 log::debug!("ignored a data message from a client");
             }
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+            Err(WsError::Io(error)) if deaf_peer::is_deaf(&error) => return Ending::Deaf,
             Err(error) => {
                 return match close_code_for(&error) {
                     Some(code) => Ending::ClientFailed { code, error },
