@@ -36,17 +36,21 @@ var upgrader = websocket.Upgrader{
 	WriteBufferSize: 4096,
 }
 
-// The two frames of message seq: plain text and the prodcon.v1 envelope.
-func frames(seq uint64) (plain, envelope []byte) {
-	plain = strconv.AppendUint(nil, seq, 10)
-	envelope = append(envelope, `{"seq":`...)
-	envelope = strconv.AppendUint(envelope, seq, 10)
-	envelope = append(envelope, `,"time":`...)
-	envelope = strconv.AppendInt(envelope, time.Now().UnixMicro(), 10)
-	envelope = append(envelope, `,"data":"`...)
-	envelope = append(envelope, plain...)
-	envelope = append(envelope, `"}`...)
-	return plain, envelope
+// Message seq as plain text.
+func plain(seq uint64) []byte {
+	return strconv.AppendUint(nil, seq, 10)
+}
+
+// Message seq as the prodcon.v1 envelope, stamped now.
+func envelope(seq uint64) []byte {
+	out := make([]byte, 0, 64)
+	out = append(out, `{"seq":`...)
+	out = strconv.AppendUint(out, seq, 10)
+	out = append(out, `,"time":`...)
+	out = strconv.AppendInt(out, time.Now().UnixMicro(), 10)
+	out = append(out, `,"data":"`...)
+	out = strconv.AppendUint(out, seq, 10)
+	return append(out, `"}`...)
 }
 
 // Reads and drops what the client sends, so that pings are answered and a close is seen.
@@ -72,10 +76,11 @@ func perConnection(conn *websocket.Conn, interval time.Duration) {
 				return
 			}
 		}
-		plain, envelope := frames(seq)
-		message := plain
+		var message []byte
 		if asJSON {
-			message = envelope
+			message = envelope(seq)
+		} else {
+			message = plain(seq)
 		}
 		if err := conn.WriteMessage(websocket.TextMessage, message); err != nil {
 			return
@@ -99,9 +104,8 @@ func (h *hub) run(interval time.Duration) {
 		if interval > 0 {
 			time.Sleep(interval)
 		}
-		plain, envelope := frames(seq)
-		p, _ := websocket.NewPreparedMessage(websocket.TextMessage, plain)
-		e, _ := websocket.NewPreparedMessage(websocket.TextMessage, envelope)
+		p, _ := websocket.NewPreparedMessage(websocket.TextMessage, plain(seq))
+		e, _ := websocket.NewPreparedMessage(websocket.TextMessage, envelope(seq))
 		h.mu.Lock()
 		subscribers := make([]*subscriber, 0, len(h.subscribers))
 		for s := range h.subscribers {

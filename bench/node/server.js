@@ -29,10 +29,12 @@ function nowMicros() {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
-function frames(seq) {
-  const data = String(seq);
-  const json = `{"seq":${seq},"time":${nowMicros()},"data":"${data}"}`;
-  return { plain: Buffer.from(data), json: Buffer.from(json) };
+function plain(seq) {
+  return Buffer.from(String(seq));
+}
+
+function envelope(seq) {
+  return Buffer.from(`{"seq":${seq},"time":${nowMicros()},"data":"${seq}"}`);
 }
 
 function pause() {
@@ -59,8 +61,7 @@ async function perConnection(ws) {
     await pause();
     for (let i = 0; i < (INTERVAL_MS > 0 ? 1 : BATCH) && ws.readyState === ws.OPEN; i++) {
       seq += 1;
-      const message = frames(seq);
-      const waiting = send(ws, asJson ? message.json : message.plain);
+      const waiting = send(ws, asJson ? envelope(seq) : plain(seq));
       if (waiting) {
         await waiting;
       }
@@ -74,7 +75,7 @@ async function hub(clients) {
     await pause();
     for (let i = 0; i < (INTERVAL_MS > 0 ? 1 : BATCH); i++) {
       seq += 1;
-      const message = frames(seq);
+      const message = { plain: plain(seq), json: envelope(seq) };
       const waits = [];
       for (const ws of clients) {
         if (ws.readyState === ws.OPEN) {

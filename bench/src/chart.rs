@@ -70,19 +70,29 @@ pub fn draw(
             .draw_series(LineSeries::new(p50.clone(), style.stroke_width(2)))
             .map_err(|e| failed(&e))?
             .label(format!("{} p50", subject.name()))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], style.stroke_width(2))
+            });
         chart
             .draw_series(p50.iter().map(|&at| Circle::new(at, 3, style.filled())))
             .map_err(|e| failed(&e))?;
         chart
-            .draw_series(DashedLineSeries::new(p99.clone(), 6, 4, style.stroke_width(2)))
+            .draw_series(DashedLineSeries::new(
+                p99.clone(),
+                6,
+                4,
+                style.stroke_width(2),
+            ))
             .map_err(|e| failed(&e))?
             .label(format!("{} p99", subject.name()))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 8, y)], style.stroke_width(2))
             });
         chart
-            .draw_series(p99.iter().map(|&at| Cross::new(at, 4, style.stroke_width(2))))
+            .draw_series(
+                p99.iter()
+                    .map(|&at| Cross::new(at, 4, style.stroke_width(2))),
+            )
             .map_err(|e| failed(&e))?;
     }
     chart
@@ -108,8 +118,16 @@ mod tests {
             curves.insert(
                 subject,
                 vec![
-                    Point { consumers: 1000, p50: 5.0 * scale, p99: 9.0 * scale },
-                    Point { consumers: 5000, p50: 20.0 * scale, p99: 40.0 * scale },
+                    Point {
+                        consumers: 1000,
+                        p50: 5.0 * scale,
+                        p99: 9.0 * scale,
+                    },
+                    Point {
+                        consumers: 5000,
+                        p50: 20.0 * scale,
+                        p99: 40.0 * scale,
+                    },
                 ],
             );
         }

@@ -97,10 +97,10 @@ fn main() -> ExitCode {
     if plan.runs("memory") {
         rows.extend(workloads::memory::run(&mut bench));
     }
+    rows.extend(costs);
     if plan.runs("idle-cpu") {
         rows.extend(workloads::idle_cpu::run(&mut bench));
     }
-    rows.extend(costs);
     println!();
     table::print(&rows);
     println!(

@@ -83,7 +83,10 @@ pub fn find(binaries: &Binaries, plan: &Plan, no_baseline: bool) -> Peers {
     let mut launchers = BTreeMap::new();
     launchers.insert(
         Subject::Ours,
-        Ok(Launcher::new(&binaries.server, "producer-server, release build".into())),
+        Ok(Launcher::new(
+            &binaries.server,
+            "producer-server, release build".into(),
+        )),
     );
     launchers.insert(
         Subject::Floor,
@@ -210,7 +213,12 @@ fn go(source: &Path, peers_dir: &Path) -> Result<Launcher, String> {
     .map_err(|e| format!("go build of bench/go/server.go: {e}"))?;
     let gorilla_version = version_of(
         "dpkg-query",
-        &["-W", "-f", "${Version}", "golang-github-gorilla-websocket-dev"],
+        &[
+            "-W",
+            "-f",
+            "${Version}",
+            "golang-github-gorilla-websocket-dev",
+        ],
     )
     .unwrap_or_else(|| format!("from {gopath}"));
     Ok(Launcher::new(
@@ -252,6 +260,7 @@ fn websocat(peers_dir: &Path, install: bool) -> Result<Launcher, String> {
             .args(["install", "--locked", "--quiet", "websocat", "--root"])
             .arg(&root),
     )?;
-    let version = version_of(&local, &["--version"]).ok_or("websocat does not run after cargo install")?;
+    let version =
+        version_of(&local, &["--version"]).ok_or("websocat does not run after cargo install")?;
     Ok(Launcher::new(local, version))
 }

@@ -173,7 +173,12 @@ impl Plan {
 
     /// Where the fan-out chart goes: `docs/` only for a full run at the default sizes, so that a
     /// quick or partial run never replaces the chart BENCHMARKS.md shows.
-    pub fn chart_path(&self, options: &Options, workspace: &std::path::Path, target: &std::path::Path) -> PathBuf {
+    pub fn chart_path(
+        &self,
+        options: &Options,
+        workspace: &std::path::Path,
+        target: &std::path::Path,
+    ) -> PathBuf {
         match &options.chart {
             Some(path) => path.clone(),
             None if self.full_defaults => workspace.join("docs/fanout.svg"),
@@ -199,7 +204,9 @@ mod tests {
             (100, Duration::from_secs(10))
         );
         assert!(full.full_defaults);
-        let some = Plan::new(&Options::from_iter(["bench", "--only", "memory", "--idle", "9"]));
+        let some = Plan::new(&Options::from_iter([
+            "bench", "--only", "memory", "--idle", "9",
+        ]));
         assert!(some.runs("memory") && !some.runs("fanout") && !some.full_defaults);
         let old_name = Plan::new(&Options::from_iter(["bench", "--baseline-messages", "7"]));
         assert_eq!(old_name.peer_messages, 7);
@@ -207,7 +214,10 @@ mod tests {
 
     #[test]
     fn only_a_full_default_run_writes_the_docs_chart() {
-        let (workspace, target) = (std::path::Path::new("/w"), std::path::Path::new("/w/target"));
+        let (workspace, target) = (
+            std::path::Path::new("/w"),
+            std::path::Path::new("/w/target"),
+        );
         let options = Options::from_iter(["bench"]);
         let path = Plan::new(&options).chart_path(&options, workspace, target);
         assert_eq!(path, workspace.join("docs/fanout.svg"));

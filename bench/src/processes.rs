@@ -65,7 +65,10 @@ impl ServerProcess {
             }
             Ready::Port(port) => {
                 let deadline = Instant::now() + START_LIMIT;
-                while !listening(port) && Instant::now() < deadline && guard.wait(Duration::from_millis(10)).is_none() {}
+                while !listening(port)
+                    && Instant::now() < deadline
+                    && guard.wait(Duration::from_millis(10)).is_none()
+                {}
                 let url = listening(port).then(|| format!("ws://127.0.0.1:{port}/"));
                 (url, Some(stdout), format!("port {port} not listening"))
             }

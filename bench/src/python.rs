@@ -27,18 +27,24 @@ pub fn find(workspace: &Path, target: &Path, install: bool) -> Result<PathBuf, S
         "bench: installing Python's websockets into {}",
         venv.display()
     );
-    run_to_end(INSTALL_LIMIT, Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    run_to_end(
+        INSTALL_LIMIT,
+        Command::new("python3").arg("-m").arg("venv").arg(&venv),
+    )?;
     let python = venv.join("bin/python");
-    run_to_end(INSTALL_LIMIT, Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(workspace.join("tests/python/requirements.txt")))?;
+    run_to_end(
+        INSTALL_LIMIT,
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(workspace.join("tests/python/requirements.txt")),
+    )?;
     if harness::python::imports_websockets(&python) {
         Ok(python)
     } else {

@@ -66,7 +66,11 @@ impl Subject {
             Subject::Ours => true,
             Subject::Node | Subject::Go | Subject::Python => !matches!(mode, Mode::Stdin { .. }),
             Subject::Websocketd | Subject::Websocat => matches!(mode, Mode::Stdin { .. }),
-            Subject::Floor => matches!(mode, Mode::Broadcast { .. }),
+            // A sweep of one write per socket per message is the limit of a steady rate; at
+            // --interval 0 the servers batch messages per write and the floor would not be one.
+            Subject::Floor => {
+                matches!(mode, Mode::Broadcast { interval } if !interval.is_zero())
+            }
         }
     }
 
@@ -175,7 +179,11 @@ impl Servers {
             }
             (Subject::Python, Mode::Broadcast { interval }) => {
                 command
-                    .arg(self.peers.workspace.join("bench/python/baseline_producer.py"))
+                    .arg(
+                        self.peers
+                            .workspace
+                            .join("bench/python/baseline_producer.py"),
+                    )
                     .arg(seconds(interval))
                     .arg("--broadcast");
             }
@@ -197,11 +205,17 @@ impl Servers {
             }
             (Subject::Websocat, Mode::Stdin { .. }) => {
                 let port = free_port()?;
-                // Text messages, one per line of stdin, to the one client it serves.
+                // Text messages, one per line of stdin, to the one client it serves; each keeps
+                // its newline (its --linemode-strip-newlines splits "N\n" into two messages).
                 command
-                    .args(["--text", "--oneshot", "--unidirectional"])
+                    .args([
+                        "--text",
+                        "--oneshot",
+                        "--unidirectional-reverse",
+                        "--no-line",
+                    ])
                     .arg(format!("ws-l:127.0.0.1:{port}"))
-                    .arg("-");
+                    .arg("line2msg:-");
                 stdin = Stdio::piped();
                 ready = Ready::Port(port);
             }
@@ -254,11 +268,15 @@ mod tests {
     fn each_subject_serves_its_modes() {
         let stdin = Mode::Stdin { lines: 1 };
         let broadcast = Mode::Broadcast {
+            interval: Duration::from_millis(100),
+        };
+        let flat_out = Mode::Broadcast {
             interval: Duration::ZERO,
         };
         assert!(Subject::Ours.serves(stdin) && Subject::Ours.serves(broadcast));
         assert!(Subject::Websocat.serves(stdin) && !Subject::Websocat.serves(broadcast));
         assert!(Subject::Floor.serves(broadcast) && !Subject::Floor.serves(stdin));
+        assert!(!Subject::Floor.serves(flat_out) && Subject::Node.serves(flat_out));
         assert!(!Subject::Node.serves(stdin));
         assert!(Subject::ALL.iter().filter(|s| s.is_peer()).count() == 5);
     }

@@ -75,9 +75,7 @@ impl Outcome {
 
     fn cell(&self, unit: Unit) -> String {
         match self {
-            Outcome::Measured(samples) if samples.only_too_short() => {
-                "too short to measure".into()
-            }
+            Outcome::Measured(samples) if samples.only_too_short() => "too short to measure".into(),
             Outcome::Measured(samples) => match (samples.median(), samples.spread()) {
                 (Some(median), Some((min, max))) if samples.len() > 1 => format!(
                     "{} ({}..{})",

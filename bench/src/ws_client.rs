@@ -1,13 +1,13 @@
 //! Opening one WebSocket to a server under test, as a browser or consumer-client would.
 
 use async_std::net::TcpStream;
-use futures::StreamExt;
-use std::time::Duration;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::http::HeaderValue;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
 use common::{subprotocol, Format};
+use futures::StreamExt;
+use std::time::Duration;
 
 /// Handshakes in flight at once, below the servers' accept backlogs (see `crowd`).
 const CONNECTING_AT_ONCE: usize = 64;

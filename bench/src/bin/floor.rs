@@ -92,7 +92,10 @@ fn sweep(consumers: &Mutex<Vec<Consumer>>, interval: Duration) {
             thread::sleep(interval);
         }
         let data = seq.to_string();
-        frame(&mut json, Envelope::now(seq, data.clone()).encode().as_bytes());
+        frame(
+            &mut json,
+            Envelope::now(seq, data.clone()).encode().as_bytes(),
+        );
         frame(&mut plain, data.as_bytes());
         let mut consumers = consumers
             .lock()

@@ -193,6 +193,9 @@ pub fn run(bench: &mut Bench) -> Outcome {
     let label =
         format!("2 fan-out rate, {consumers} consumers, --broadcast --interval 0 (prodcon.v1)");
     let results = repeat(bench, &label, consumers, Clock::Received, Duration::ZERO);
+    let applies = serving(Mode::Broadcast {
+        interval: Duration::ZERO,
+    });
     rows.push(results.rate.row(
         bench,
         &applies,
@@ -333,9 +336,7 @@ fn measure(
     clock: Clock,
     interval: Duration,
 ) -> Result<Summary, String> {
-    let server = bench
-        .servers
-        .start(subject, Mode::Broadcast { interval })?;
+    let server = bench.servers.start(subject, Mode::Broadcast { interval })?;
     let plan = bench.plan;
     let window = match clock {
         Clock::Produced => plan.latency_window,

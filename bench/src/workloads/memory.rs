@@ -122,7 +122,10 @@ fn measure(
     let (with, note) = match kind {
         Kind::Idle => {
             std::thread::sleep(SETTLE);
-            (proc_stats::resident_kib(pid).map_err(|e| e.to_string())?, None)
+            (
+                proc_stats::resident_kib(pid).map_err(|e| e.to_string())?,
+                None,
+            )
         }
         Kind::Stalled => steady(pid, limit)?,
     };
