@@ -60,6 +60,7 @@ pub fn draw(
         .x_desc("consumers")
         .y_desc("latency, ms (receipt - envelope time)")
         .x_label_formatter(&|x| format!("{x:.0}"))
+        .light_line_style(RGBColor(238, 238, 238))
         .draw()
         .map_err(|e| failed(&e))?;
     for (subject, curve) in curves {

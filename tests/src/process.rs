@@ -2,8 +2,8 @@
 //! instead of hanging it.
 
 use crate::binaries::binary;
-use harness::process::Guard;
 pub(crate) use harness::process::wait_for;
+use harness::process::Guard;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};

@@ -48,6 +48,8 @@ fn main() {
 }
 
 /// Accepts connections, completes their handshake, and adds them to `consumers`.
+// The handshake callback's error type is tungstenite's, large or not.
+#[allow(clippy::result_large_err)]
 fn accept(listener: &TcpListener, consumers: &Mutex<Vec<Consumer>>) {
     for stream in listener.incoming().flatten() {
         let Ok(kept) = stream.try_clone() else {
