@@ -155,7 +155,7 @@ impl Plan {
                 .clone()
                 .unwrap_or_else(|| choose(quick, vec![1_000, 5_000, 10_000], vec![50])),
             fanout_interval: Duration::from_millis(100),
-            latency_window: choose(quick, Duration::from_secs(3), Duration::from_secs(1)),
+            latency_window: choose(quick, Duration::from_secs(2), Duration::from_secs(1)),
             rate_consumers: options.rate_consumers.unwrap_or(choose(quick, 1_000, 50)),
             rate_window: choose(quick, Duration::from_secs(3), Duration::from_millis(500)),
             idle: options.idle.unwrap_or(choose(quick, 5_000, 200)),
