@@ -1,5 +1,6 @@
 //! The harness of the end-to-end tests: it builds the real binaries, starts them as separate
-//! processes on 127.0.0.1 with port 0, and always stops them.
+//! processes on 127.0.0.1 with port 0, and always stops them. What the bench needs too (building,
+//! process guards, `/proc`, Python) lives in the shared `harness` crate, re-exported here.
 //!
 //! # Layout
 //! - [`binaries`]: builds producer-server and consumer-client and finds them.
@@ -22,4 +23,5 @@ pub mod raw;
 pub mod skip;
 pub mod ws;
 
+pub use harness;
 pub use process::{run_client, ClientRun, Server};
