@@ -7,6 +7,7 @@
 //! what its queue holds. It can reconnect with `?from=` and resume from history, so the others
 //! never wait for it and it loses nothing without being told.
 
+use crate::metrics::Metrics;
 use crate::outgoing::{queue, End, Outgoing, Published, Queue, QueueSender, Refused};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
@@ -94,6 +95,8 @@ pub struct HubConfig {
     pub history: usize,
     /// What sets the pace at which the hub takes from its source.
     pub pace: Pace,
+    /// Where messages produced, slow closes, lost ranges and the history's size are counted.
+    pub metrics: Metrics,
 }
 
 /// What sets the pace at which the hub takes messages from its source.
@@ -265,11 +268,13 @@ impl Hub {
     async fn publish(&mut self, data: Utf8Bytes) {
         let message = Published::now(self.next_seq, data);
         self.next_seq += 1;
+        self.config.metrics.produced();
         if self.config.history > 0 {
             if self.history.len() == self.config.history {
                 self.history.pop_front();
             }
             self.history.push_back(Arc::clone(&message));
+            self.config.metrics.history_size(self.history.len());
         }
         let item = || Outgoing::Message(Arc::clone(&message));
         // Whether each subscriber is still to be served, and whose queue is full.
@@ -309,6 +314,7 @@ impl Hub {
                 keep[index] = false;
                 self.dropped_slow.store(true, Ordering::Relaxed);
                 subscriber.queue.close_with(TOO_SLOW);
+                self.config.metrics.closed_slow();
                 log::info!(
                     "{}: too slow, its queue of {} messages is full at seq {}: closing it with 4000 after what it holds",
                     subscriber.peer,
@@ -341,6 +347,7 @@ impl Hub {
             };
             log::info!("{peer}: asked from {from}, but {lost} are no longer in history");
             backlog.push(Outgoing::Lost(lost));
+            self.config.metrics.lost_range();
         }
         if from > self.next_seq {
             log::info!(

@@ -12,6 +12,10 @@
 //! - [`hub`]: broadcast mode: one producer, its history, every subscriber's queue.
 //! - [`outgoing`]: a connection's bounded queue and what it carries.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
+//! - [`tls`]: the certificate and key of `--tls-cert` and `--tls-key`, loaded once.
+//! - [`transport`]: a connection's bytes, plain TCP or TLS, read and written alike.
+//! - [`metrics`]: what the server counts, and its health.
+//! - [`metrics_listener`]: the `--metrics` address: `GET /metrics`, `GET /healthz`.
 //! - [`shutdown`]: the stop signal.
 //! - [`slots`]: the connection limit.
 //! - [`runtime`]: everything taken from async-std, in one place.
@@ -27,6 +31,8 @@ pub mod handshake;
 pub mod http;
 pub mod hub;
 pub mod listener;
+pub mod metrics;
+pub mod metrics_listener;
 pub mod origin;
 pub mod outgoing;
 pub mod page;
@@ -36,6 +42,8 @@ pub mod session;
 pub mod shutdown;
 pub mod slots;
 pub mod source;
+pub mod tls;
+pub mod transport;
 
 pub use config::Config;
 pub use listener::serve;

@@ -6,6 +6,7 @@ use crate::config::{Config, SourceKind};
 use crate::handshake;
 use crate::http::{self, PlainResponse, RequestKind};
 use crate::hub::{self, HubConfig, HubHandle, Pace};
+use crate::metrics::{Metrics, Refusal};
 use crate::origin;
 use crate::outgoing::{queue, Outbox};
 use crate::page;
@@ -15,6 +16,7 @@ use crate::session::{self, SessionConfig};
 use crate::shutdown::{shutdown_pair, ShutdownSignal};
 use crate::slots::{Slot, Slots};
 use crate::source::{counter, stdin, Source};
+use crate::transport::{self, Stream, TlsRefusal};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
@@ -22,6 +24,7 @@ use common::{close, resume, Format};
 use futures::channel::mpsc;
 use futures::future::{self, Fuse, FutureExt};
 use futures::{pin_mut, select, StreamExt};
+use futures_rustls::TlsAcceptor;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -70,11 +73,21 @@ struct Server {
     slots: Slots,
     /// When a connection last closed.
     last_close: Mutex<Instant>,
+    /// The TLS side of every connection, with `--tls-cert`.
+    tls: Option<TlsAcceptor>,
+    /// What is counted for `--metrics`.
+    metrics: Metrics,
 }
 
 /// Serves `listener` until `shutdown`, or until the stream ends, then gives every connection
 /// its goodbye and returns.
-pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSignal) {
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    tls: Option<TlsAcceptor>,
+    metrics: Metrics,
+    shutdown: ShutdownSignal,
+) {
     let ws_config = WebSocketConfig::default()
         // Clients send only control frames, of at most 125 bytes: a read buffer that holds one is
         // plenty, and tungstenite allocates it for every connection up front. A larger message
@@ -95,6 +108,7 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         let hub_config = HubConfig {
             queue: config.queue,
             history: config.history,
+            metrics: metrics.clone(),
             pace: match config.source {
                 SourceKind::Stdin => Pace::FastestConsumer,
                 SourceKind::Counter if config.interval.is_zero() => Pace::AllConsumers,
@@ -113,6 +127,8 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         ws_config,
         mode,
         shutdown: sessions_stop,
+        tls,
+        metrics,
     });
     // Every connection task holds a clone of `alive`; `all_gone` ends when the last is dropped.
     let (alive, mut all_gone) = mpsc::channel::<Infallible>(0);
@@ -149,6 +165,7 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         };
         match accepted {
             Ok((stream, peer)) => {
+                server.metrics.accepted();
                 pause = FIRST_ACCEPT_PAUSE;
                 let server = Arc::clone(&server);
                 let alive = alive.clone();
@@ -205,6 +222,7 @@ impl Server {
         let handshake = Box::pin(self.handshake(stream, peer));
         let Some(accepted) = runtime::timeout(limit, handshake).await else {
             log::info!("{peer}: dropped: handshake not completed within {limit:?}");
+            self.metrics.refused(Refusal::Timeout);
             return;
         };
         let Some((mut ws, format, from, slot)) = accepted else {
@@ -213,7 +231,9 @@ impl Server {
         let (outbox, feed) = match &self.mode {
             Mode::PerConnection => {
                 let (sender, queue) = queue(self.config.queue);
-                let feed = counter::feed(from.unwrap_or(1), self.config.interval, sender);
+                let first = from.unwrap_or(1);
+                let metrics = self.metrics.clone();
+                let feed = counter::feed(first, self.config.interval, sender, metrics);
                 (Outbox::new(Vec::new(), queue), feed.left_future())
             }
             Mode::Broadcast(hub) => match hub.subscribe(peer, from).await {
@@ -239,9 +259,14 @@ impl Server {
             (None, Mode::Broadcast(_)) => "the live edge".to_string(),
         };
         log::info!("{peer}: connected ({format}, from {start}; {open} open)");
+        self.metrics.opened();
+        if from.is_some() {
+            self.metrics.resumed();
+        }
         let session = SessionConfig {
             format,
             ping_interval: self.config.ping_interval,
+            metrics: self.metrics.clone(),
         };
         let report = Box::pin(session::run(
             ws,
@@ -252,6 +277,7 @@ impl Server {
         ))
         .await;
         drop(slot);
+        self.metrics.closed();
         *self.last_close.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let open = self.slots.taken();
         log::info!(
@@ -280,18 +306,20 @@ impl Server {
     /// is over, already answered and logged.
     async fn handshake(
         &self,
-        mut stream: TcpStream,
+        tcp: TcpStream,
         peer: SocketAddr,
     ) -> Option<(
-        WebSocketStream<Rewind<TcpStream>>,
+        WebSocketStream<Rewind<Stream>>,
         Format,
         Option<u64>,
         Slot<'_>,
     )> {
+        let mut stream = self.open(tcp, peer).await?;
         let head = match http::read_head(&mut stream).await {
             Ok(head) => head,
             Err(error) => {
                 log::info!("{peer}: dropped: {error}");
+                self.metrics.refused(Refusal::BadRequest);
                 let answer =
                     PlainResponse::text("400 Bad Request", format!("Bad request: {error}"));
                 let _ = answer.send(&mut stream).await;
@@ -322,6 +350,9 @@ impl Server {
         let (Ok(from), Some(slot), None) = (from, slot, &refusal) else {
             let answer = refusal.expect("every other case is a refusal");
             log::info!("{peer}: answered {} to {}", answer.status, head.target);
+            if !matches!(head.kind, RequestKind::Plain(_)) {
+                self.metrics.refused(Refusal::of_status(answer.status));
+            }
             let _ = answer.send(&mut stream).await;
             return None;
         };
@@ -329,6 +360,23 @@ impl Server {
             Ok((ws, format)) => Some((ws, format, from, slot)),
             Err(error) => {
                 log::info!("{peer}: WebSocket handshake failed: {error}");
+                self.metrics.refused(Refusal::WebSocket);
+                None
+            }
+        }
+    }
+
+    /// The connection's byte stream: TCP as it is, or after the TLS handshake on a TLS port.
+    /// `None`, logged and counted, when a TLS port got plain text or a failed handshake.
+    async fn open(&self, tcp: TcpStream, peer: SocketAddr) -> Option<Stream> {
+        match transport::open(tcp, self.tls.as_ref()).await {
+            Ok(stream) => Some(stream),
+            Err(refusal) => {
+                log::info!("{peer}: refused: {refusal}");
+                self.metrics.refused(match refusal {
+                    TlsRefusal::NotTls => Refusal::NotTls,
+                    TlsRefusal::Handshake(_) => Refusal::Tls,
+                });
                 None
             }
         }

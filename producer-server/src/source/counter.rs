@@ -1,5 +1,6 @@
 //! The seed's producer: `1`, `2`, `3`, ... one per interval.
 
+use crate::metrics::Metrics;
 use crate::outgoing::{End, Outgoing, Published, QueueSender};
 use crate::runtime;
 use async_tungstenite::tungstenite::Utf8Bytes;
@@ -44,7 +45,7 @@ pub fn source(interval: Duration) -> impl Stream<Item = Utf8Bytes> + Send {
 /// One connection's own counter (per-connection mode), from `first`, into its queue. A full
 /// queue makes it wait: the seed's flow control, so a slow reader slows only its own counter.
 /// Returns when the connection is gone, or the count is over.
-pub async fn feed(first: u64, interval: Duration, mut queue: QueueSender) {
+pub async fn feed(first: u64, interval: Duration, mut queue: QueueSender, metrics: Metrics) {
     let numbers = numbers(first, interval);
     futures::pin_mut!(numbers);
     while let Some((seq, text)) = numbers.next().await {
@@ -52,6 +53,7 @@ pub async fn feed(first: u64, interval: Duration, mut queue: QueueSender) {
         if queue.send(message).await.is_err() {
             return;
         }
+        metrics.produced();
     }
     queue.close_with(End {
         code: close::NORMAL,
