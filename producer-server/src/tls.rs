@@ -116,7 +116,9 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_named() {
-        let error = acceptor(Path::new("/nonexistent/cert.pem"), Path::new("key.pem")).unwrap_err();
+        let Err(error) = acceptor(Path::new("/nonexistent/cert.pem"), Path::new("key.pem")) else {
+            panic!("a missing certificate file must fail");
+        };
         assert_eq!(error.file, Path::new("/nonexistent/cert.pem"));
         assert_eq!(error.to_string(), "/nonexistent/cert.pem: no such file");
     }
