@@ -97,6 +97,17 @@ pub fn failure(error: &io::Error) -> Option<String> {
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 "the server's certificate is not valid yet (is this machine's clock right?)".to_string()
             }
+            CertificateError::Other(other)
+                if matches!(
+                    other.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                "the server's certificate is a certificate authority's (CA:TRUE), which cannot be a server's own; make a server certificate (CA:FALSE) signed by it".to_string()
+            }
+            CertificateError::Other(other) => {
+                format!("the server's certificate was refused: {}", other.0)
+            }
             other => format!("the server's certificate was refused: {other:?}"),
         },
         RustlsError::InvalidMessage(_) | RustlsError::InappropriateMessage { .. } => {

@@ -20,8 +20,14 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let what = e.message.lines().next().unwrap_or_default();
-            let what = what.strip_prefix("error: ").unwrap_or(what);
+            let mut lines = e.message.lines().map(str::trim);
+            let first = lines.next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            // clap lists missing options on the lines after a colon: name the first of them.
+            let what = match first.strip_suffix(':') {
+                Some(intro) => format!("{intro}: {}", lines.next().unwrap_or_default()),
+                None => first.to_string(),
+            };
             eprintln!("producer-server: {what}; see producer-server --help");
             return ExitCode::from(2);
         }

@@ -12,3 +12,4 @@ mod origin; // which web pages may open a WebSocket (cross-site WebSocket hijack
 mod page; // the answers to plain HTTP: the live page, 404, 405
 mod resume; // history, lost ranges, reconnecting clients
 mod shutdown; // SIGINT and SIGTERM
+mod tls; // wss:// and https:// with certificates the test makes; plain clients on a TLS port

@@ -2,6 +2,7 @@
 //! processes on 127.0.0.1 with port 0, and always stops them.
 //!
 //! # Layout
+//! - [`certs`]: certificate authorities and server certificates made by the test, as PEM files.
 //! - [`binaries`]: builds producer-server and consumer-client and finds them.
 //! - [`process`]: a running server, a client run, with deadlines on everything.
 //! - [`ws`]: a plain WebSocket client, for what consumer-client would not do.
@@ -14,6 +15,7 @@
 
 pub mod binaries;
 pub mod browser;
+pub mod certs;
 pub mod http;
 pub mod proc_stats;
 pub mod process;

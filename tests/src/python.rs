@@ -1,6 +1,6 @@
 //! The asyncio article's own programs (`tests/python/`), run with Python's `websockets`.
 //!
-//! `.ci/run` installs `websockets` into `.venv` at the workspace root. Elsewhere the tests that
+//! `.ci/run` installs `websockets` and `prometheus_client` into `.venv` at the workspace root. Elsewhere the tests that
 //! need it say loudly that they skip; under CI (`CI` set) a missing library fails them instead.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ pub fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
 }
 
-/// A Python interpreter that can import `websockets`, if there is one.
+/// A Python interpreter that can import `websockets` and `prometheus_client`, if there is one.
 pub fn interpreter() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
     let candidates = std::env::var_os("PRODCON_PYTHON")
@@ -20,7 +20,7 @@ pub fn interpreter() -> Option<PathBuf> {
         .chain([venv, PathBuf::from("python3")]);
     for python in candidates {
         let works = Command::new(&python)
-            .args(["-c", "import websockets.asyncio.server"])
+            .args(["-c", "import websockets.asyncio.server, prometheus_client"])
             .output()
             .is_ok_and(|out| out.status.success());
         if works {
@@ -29,7 +29,7 @@ pub fn interpreter() -> Option<PathBuf> {
     }
     crate::skip::skip(
         "the tests with the article's Python programs",
-        "no Python with the websockets library (pip install -r tests/python/requirements.txt, or set PRODCON_PYTHON)",
+        "no Python with the websockets and prometheus_client libraries (pip install -r tests/python/requirements.txt, or set PRODCON_PYTHON)",
     );
     None
 }
