@@ -8,6 +8,7 @@ mod hostile_server; // consumer-client facing servers that misbehave
 mod interop; // other peers: a plain WebSocket client, plain HTTP, the article's Python programs
 mod keepalive; // pings, dead peers, silent servers
 mod limits; // hostile and broken clients: slow handshakes, bad frames, churn
+mod metrics; // /metrics read by Prometheus's parser, its counters against what the test did; /healthz
 mod origin; // which web pages may open a WebSocket (cross-site WebSocket hijacking)
 mod page; // the answers to plain HTTP: the live page, 404, 405
 mod resume; // history, lost ranges, reconnecting clients
