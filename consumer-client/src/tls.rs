@@ -181,6 +181,8 @@ mod tests {
         let Err(error) = connector(Some(Path::new("/nonexistent/ca.pem"))) else {
             panic!("a missing --ca file must fail");
         };
-        assert!(error.to_string().starts_with("--ca /nonexistent/ca.pem: cannot read it"));
+        assert!(error
+            .to_string()
+            .starts_with("--ca /nonexistent/ca.pem: cannot read it"));
     }
 }

@@ -163,7 +163,13 @@ mod tests {
     fn tls_cert_and_key_go_together() {
         let alone = Config::from_iter_safe(["producer-server", "--tls-cert", "c.pem"]);
         assert!(alone.unwrap_err().message.contains("--tls-key"));
-        let both = ["producer-server", "--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        let both = [
+            "producer-server",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ];
         assert!(Config::from_iter_safe(both).is_ok());
     }
 

@@ -1,6 +1,6 @@
 use futures::StreamExt;
-use producer_server::shutdown::{shutdown_pair, ShutdownTrigger};
 use producer_server::metrics::Metrics;
+use producer_server::shutdown::{shutdown_pair, ShutdownTrigger};
 use producer_server::{metrics_listener, runtime, tls, Config};
 use std::io::Write;
 use std::process::ExitCode;

@@ -303,7 +303,10 @@ mod tests {
         metrics.delivered(7);
         metrics.history_size(3);
         let text = metrics.encode();
-        assert!(text.contains("prodcon_connections_accepted_total 1\n"), "{text}");
+        assert!(
+            text.contains("prodcon_connections_accepted_total 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains("prodcon_handshakes_refused_total{reason=\"origin\"} 1\n"),
             "{text}"

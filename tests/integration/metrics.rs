@@ -19,7 +19,10 @@ fn scrape(python: &Path, metrics: SocketAddr) -> Value {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the parser refused /metrics: {stderr}");
+    assert!(
+        out.status.success(),
+        "the parser refused /metrics: {stderr}"
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -54,9 +57,18 @@ fn metrics_count_what_the_test_did() {
     let Some(python) = python::interpreter() else {
         return;
     };
-    let args = ["--source", "stdin", "--history", "3", "--metrics", "127.0.0.1:0"];
+    let args = [
+        "--source",
+        "stdin",
+        "--history",
+        "3",
+        "--metrics",
+        "127.0.0.1:0",
+    ];
     let mut server = Server::start_with(&args, Stdio::piped(), "127.0.0.1:0");
-    let metrics = server.metrics.expect("the server printed its metrics address");
+    let metrics = server
+        .metrics
+        .expect("the server printed its metrics address");
     let health = http::exchange(metrics, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", LIMIT);
     assert!(health.starts_with("HTTP/1.1 200 "), "{health}");
 
@@ -86,7 +98,8 @@ fn metrics_count_what_the_test_did() {
 
     // Two refusals: a page of another site, a broken upgrade.
     let upgrade = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
-    let foreign = format!("{upgrade}Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n\r\n");
+    let foreign =
+        format!("{upgrade}Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n\r\n");
     assert!(http::exchange(server.addr, &foreign, LIMIT).starts_with("HTTP/1.1 403 "));
     let broken = format!("{upgrade}\r\n");
     assert!(http::exchange(server.addr, &broken, LIMIT).starts_with("HTTP/1.1 400 "));
@@ -126,7 +139,9 @@ fn tls_refusals_are_counted_by_reason() {
         "--metrics",
         "127.0.0.1:0",
     ]);
-    let metrics = server.metrics.expect("the server printed its metrics address");
+    let metrics = server
+        .metrics
+        .expect("the server printed its metrics address");
     let answer = http::exchange(server.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", LIMIT);
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
     let run = run_client(&[&server.url], LIMIT);

@@ -79,8 +79,14 @@ fn an_unknown_authority_is_one_line_and_not_retried() {
         assert_eq!(run.status.code(), Some(1), "{args:?}: {run:?}");
         let line = one_line(&run.stderr);
         assert!(line.contains(&server.url), "{line}");
-        assert!(line.contains("unknown issuer") && line.contains("--ca"), "{line}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{args:?} retried");
+        assert!(
+            line.contains("unknown issuer") && line.contains("--ca"),
+            "{line}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{args:?} retried"
+        );
         assert_eq!(run.stdout, "");
     }
 }
@@ -90,7 +96,10 @@ fn an_unknown_authority_is_one_line_and_not_retried() {
 fn wrong_name_and_expired_certificates_are_one_line_each() {
     let pki = Pki::new();
     let cases = [
-        (pki.server("other", &["example.invalid"], false), "wrong name"),
+        (
+            pki.server("other", &["example.invalid"], false),
+            "wrong name",
+        ),
         (pki.server("old", &["127.0.0.1"], true), "expired"),
     ];
     for (files, why) in cases {
@@ -111,7 +120,10 @@ fn plain_clients_on_a_tls_port_are_refused_at_once() {
     let started = Instant::now();
     let answer = http::exchange(server.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", LIMIT);
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
-    assert!(http::body(&answer).contains("use https:// or wss://"), "{answer}");
+    assert!(
+        http::body(&answer).contains("use https:// or wss://"),
+        "{answer}"
+    );
 
     let plain = format!("ws://{}/", server.addr);
     let run = run_client(&[&plain], LIMIT);

@@ -37,12 +37,9 @@ impl Pki {
         std::fs::create_dir_all(&dir).expect("a temporary folder can be made");
         let root = CertifiedIssuer::self_signed(authority("prodcon test root"), key())
             .expect("rcgen signs a root");
-        let intermediate = CertifiedIssuer::signed_by(
-            authority("prodcon test intermediate"),
-            key(),
-            &root,
-        )
-        .expect("rcgen signs an intermediate");
+        let intermediate =
+            CertifiedIssuer::signed_by(authority("prodcon test intermediate"), key(), &root)
+                .expect("rcgen signs an intermediate");
         std::fs::write(dir.join("ca.pem"), root.pem()).expect("ca.pem is written");
         let pki = Pki { dir, intermediate };
         pki.server("server", &["localhost", "127.0.0.1"], false);

@@ -75,8 +75,7 @@ impl Server {
             let (scheme, addr) = rest.split_once("://")?;
             Some((scheme.to_string(), addr.parse::<SocketAddr>().ok()?))
         });
-        let Some((scheme, addr)) = parsed
-        else {
+        let Some((scheme, addr)) = parsed else {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
