@@ -8,14 +8,17 @@ use crate::connection_log::{ConnectionLog, Event};
 use crate::deaf_peer::DeafPeerGuard;
 use crate::handshake;
 use crate::http::{self, HeadError, PlainResponse, RequestHead, RequestKind};
+use crate::metrics::{Metrics, Refusal};
 use crate::origin::{self, AllowedOrigin};
 use crate::page;
 use crate::rewind::Rewind;
 use crate::runtime::TcpStream;
 use crate::slots::{Slot, Slots};
+use crate::transport::{self, Stream, TlsRefusal};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
 use common::{printable, resume, Format};
+use futures_rustls::TlsAcceptor;
 use std::net::SocketAddr;
 
 /// What admission needs to know.
@@ -28,12 +31,16 @@ pub struct Admission<'a> {
     pub slots: &'a Slots,
     /// Where refusals are logged, within the log's budget.
     pub log: &'a ConnectionLog,
+    /// The TLS side of every connection, with `--tls-cert`.
+    pub tls: Option<&'a TlsAcceptor>,
+    /// Where refusals are counted.
+    pub metrics: &'a Metrics,
 }
 
 /// A connection admitted to the stream.
 pub struct Admitted<'a> {
     /// The WebSocket, handshake done.
-    pub ws: WebSocketStream<Rewind<DeafPeerGuard<TcpStream>>>,
+    pub ws: WebSocketStream<Rewind<DeafPeerGuard<Stream>>>,
     /// How messages are framed for this peer.
     pub format: Format,
     /// The first sequence number it asked for with `?from=`, if any.
@@ -46,11 +53,13 @@ impl<'a> Admission<'a> {
     /// Reads the request, answers it if it is not a WebSocket upgrade or cannot be served, and
     /// otherwise takes a connection slot and completes the handshake. `None` when the
     /// connection is over, already answered and logged.
-    pub async fn admit(&self, mut stream: TcpStream, peer: SocketAddr) -> Option<Admitted<'a>> {
+    pub async fn admit(&self, tcp: TcpStream, peer: SocketAddr) -> Option<Admitted<'a>> {
+        let mut stream = self.open(tcp, peer).await?;
         let head = match http::read_head(&mut stream).await {
             Ok(head) => head,
             Err(error) => {
                 // Only a head that came whole, or too long, is answered: the others are gone.
+                self.metrics.refused(Refusal::BadRequest);
                 let (event, what) = match error {
                     HeadError::TooLarge | HeadError::Malformed(_) => {
                         (Event::Refused, "answered 400 Bad Request")
@@ -72,6 +81,9 @@ impl<'a> Admission<'a> {
         let (from, slot) = match self.check(&head) {
             Ok(admitted) => admitted,
             Err(answer) => {
+                if !matches!(head.kind, RequestKind::Plain(_)) {
+                    self.metrics.refused(Refusal::of_status(answer.status));
+                }
                 self.log_answer(peer, &head, &answer);
                 let _ = answer.send(&mut stream).await;
                 return None;
@@ -86,10 +98,29 @@ impl<'a> Admission<'a> {
                 slot,
             }),
             Err(error) => {
+                self.metrics.refused(Refusal::WebSocket);
                 let error = printable(&error.to_string()).to_string();
                 let line = format!("{peer}: WebSocket handshake failed: {error}");
                 self.log
                     .write(peer.ip(), Event::Dropped, format_args!("{line}"));
+                None
+            }
+        }
+    }
+
+    /// The connection's byte stream: TCP as it is, or after the TLS handshake on a TLS port.
+    /// `None`, logged and counted, when a TLS port got plain text or a failed handshake.
+    async fn open(&self, tcp: TcpStream, peer: SocketAddr) -> Option<Stream> {
+        match transport::open(tcp, self.tls).await {
+            Ok(stream) => Some(stream),
+            Err(refusal) => {
+                self.metrics.refused(match refusal {
+                    TlsRefusal::NotTls => Refusal::NotTls,
+                    TlsRefusal::Handshake(_) => Refusal::Tls,
+                });
+                let line = format!("{peer}: refused: {refusal}");
+                self.log
+                    .write(peer.ip(), Event::Refused, format_args!("{line}"));
                 None
             }
         }

@@ -4,6 +4,7 @@ use crate::origin::AllowedOrigin;
 use common::cli::{parse_duration, DurationError};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Duration;
 use structopt::clap::{AppSettings, ArgMatches};
 use structopt::StructOpt;
@@ -79,6 +80,20 @@ pub struct Config {
     /// server's own page; repeat it for several, or give * to allow every origin
     #[structopt(long = "allowed-origin", value_name = "ORIGIN", number_of_values = 1)]
     pub allowed_origins: Vec<AllowedOrigin>,
+
+    /// Serve wss:// and https:// with this certificate chain (PEM, the server's certificate
+    /// first); needs --tls-key
+    #[structopt(long, value_name = "FILE", requires = "tls-key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC)
+    #[structopt(long, value_name = "FILE", requires = "tls-cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve GET /metrics (Prometheus) and GET /healthz on this address, as IP:PORT; off unless
+    /// given, so the numbers are never exposed by accident
+    #[structopt(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Config {
@@ -256,6 +271,21 @@ mod tests {
         assert_eq!(config.interval, Duration::from_secs(1));
         assert!(!config.is_broadcast());
         assert!(config.allowed_origins.is_empty());
+        assert!(config.tls_cert.is_none() && config.metrics.is_none());
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together() {
+        let alone = Config::from_iter_safe(["producer-server", "--tls-cert", "c.pem"]);
+        assert!(alone.unwrap_err().message.contains("--tls-key"));
+        let both = [
+            "producer-server",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ];
+        assert!(Config::from_iter_safe(both).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::admission::{Admission, Admitted};
 use crate::config::Config;
 use crate::connection_log::{ConnectionLog, Event};
+use crate::metrics::{Metrics, Refusal};
 use crate::pending::{Pending, Ticket};
 use crate::queue::{queue, Outbox};
 use crate::runtime::{self, TcpStream};
@@ -15,6 +16,7 @@ use crate::stream::StreamHandle;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use common::count;
 use futures::future::{self, FutureExt};
+use futures_rustls::TlsAcceptor;
 use std::net::SocketAddr;
 
 /// Where each connection's messages come from.
@@ -41,6 +43,10 @@ pub struct Connections {
     pub pending: Pending,
     /// The connection lines of the log, within their budget.
     pub log: ConnectionLog,
+    /// The TLS side of every connection, with `--tls-cert`.
+    pub tls: Option<TlsAcceptor>,
+    /// What is counted for `--metrics`.
+    pub metrics: Metrics,
 }
 
 impl Connections {
@@ -55,6 +61,8 @@ impl Connections {
             allowed_origins: &self.config.allowed_origins,
             slots: &self.slots,
             log: &self.log,
+            tls: self.tls.as_ref(),
+            metrics: &self.metrics,
         };
         // Each phase is boxed: a task's future is as large as all its phases laid side by side,
         // and an idle connection should hold only what its session needs (see BENCHMARKS.md).
@@ -62,6 +70,7 @@ impl Connections {
         let admitted = match pending.unless_shed(admitted).await {
             Ok(Some(admitted)) => admitted,
             Ok(None) => {
+                self.metrics.refused(Refusal::Timeout);
                 let why = format!("dropped: handshake not completed within {limit:?}");
                 self.log
                     .write(peer.ip(), Event::Dropped, format_args!("{peer}: {why}"));
@@ -86,7 +95,8 @@ impl Connections {
             Feed::OwnCounter => {
                 let first = from.unwrap_or(1);
                 let (ticks, queue) = queue(self.config.queue);
-                let counter = counter::feed(first, self.config.interval, ticks);
+                let metrics = self.metrics.clone();
+                let counter = counter::feed(first, self.config.interval, ticks, metrics);
                 (Outbox::counter(first, queue), counter.left_future())
             }
             Feed::Broadcast(stream) => (
@@ -106,10 +116,12 @@ impl Connections {
         let session = SessionConfig {
             format,
             ping_interval: self.config.ping_interval,
+            metrics: self.metrics.clone(),
         };
         let shutdown = self.shutdown.clone();
         let report = Box::pin(session::run(ws, session, outbox, counter, shutdown)).await;
         drop(slot);
+        self.metrics.closed();
         self.log.write(
             peer.ip(),
             Event::Disconnected,

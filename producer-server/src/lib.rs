@@ -15,6 +15,10 @@
 //! - [`origin`]: which web pages may connect (the `Origin` check).
 //! - [`upgrade`]: whether an upgrade request can succeed (tungstenite's own checks, run first).
 //! - [`handshake`]: the WebSocket upgrade and the subprotocol choice.
+//! - [`tls`]: the certificate and key of `--tls-cert` and `--tls-key`, loaded once.
+//! - [`transport`]: a connection's bytes, plain TCP or TLS, read and written alike.
+//! - [`metrics`]: what the server counts, and its health.
+//! - [`metrics_listener`]: the `--metrics` address: `GET /metrics`, `GET /healthz`.
 //! - [`slots`]: the connection limit.
 //! - [`stream`]: broadcast mode: a stream's life, its hub (pace, slow consumers, the end).
 //! - [`engine`]: where a broadcast stream is numbered and kept.
@@ -47,6 +51,8 @@ pub mod handshake;
 pub mod http;
 pub mod listener;
 pub mod message;
+pub mod metrics;
+pub mod metrics_listener;
 pub mod origin;
 pub mod page;
 pub mod pending;
@@ -58,6 +64,8 @@ pub mod shutdown;
 pub mod slots;
 pub mod source;
 pub mod stream;
+pub mod tls;
+pub mod transport;
 pub mod upgrade;
 
 pub use config::Config;

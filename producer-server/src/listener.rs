@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::connection::{Connections, Feed};
 use crate::connection_log::ConnectionLog;
+use crate::metrics::Metrics;
 use crate::pending::{self, Pending};
 use crate::runtime::{self, TcpListener};
 use crate::shutdown::{shutdown_pair, ShutdownSignal};
@@ -15,6 +16,7 @@ use common::count;
 use futures::channel::mpsc;
 use futures::future::{self, FutureExt};
 use futures::{pin_mut, select, StreamExt};
+use futures_rustls::TlsAcceptor;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,12 +53,18 @@ const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + common::frame::MAX_FRAME_LEN + 16
 
 /// Serves `listener` until `shutdown`, or until the broadcast stream is over and its consumers
 /// have it, then gives every connection its goodbye and returns.
-pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSignal) {
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    tls: Option<TlsAcceptor>,
+    metrics: Metrics,
+    shutdown: ShutdownSignal,
+) {
     // Sessions and the stream stop on their own signal: when the stream ends, they are given
     // time to finish before it is pulled.
     let (stop_sessions, sessions_stop) = shutdown_pair();
     let (feed, finished) = if config.is_broadcast() {
-        let (handle, finished) = stream::start_from(&config, sessions_stop.clone());
+        let (handle, finished) = stream::start_from(&config, &metrics, sessions_stop.clone());
         (Feed::Broadcast(handle), finished.map(|_| ()).left_future())
     } else {
         (Feed::OwnCounter, future::pending().right_future())
@@ -66,6 +74,8 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         slots: Slots::new(config.max_connections),
         pending: Pending::new(pending::bound(config.max_pending)),
         log: ConnectionLog::new(),
+        tls,
+        metrics,
         config,
         feed,
         shutdown: sessions_stop,
@@ -85,6 +95,7 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: ShutdownSign
         match accepted {
             Ok((stream, peer)) => {
                 pause = FIRST_ACCEPT_PAUSE;
+                connections.metrics.accepted();
                 let ticket = connections.pending.register();
                 let task = Arc::clone(&connections);
                 let alive = alive.clone();

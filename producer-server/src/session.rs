@@ -6,6 +6,7 @@
 //! call per batch instead of one per message.
 
 use crate::deaf_peer::{self, DeafPeer};
+use crate::metrics::Metrics;
 use crate::queue::{End, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
@@ -115,12 +116,14 @@ pub struct Report {
 }
 
 /// How a session runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct SessionConfig {
     /// How messages are framed for this peer.
     pub format: Format,
     /// Time between pings; zero for none. A peer silent for two of them is dropped.
     pub ping_interval: Duration,
+    /// Where deliveries are counted.
+    pub metrics: Metrics,
 }
 
 /// Serves one connection until it ends: sends what `outbox` holds, while `feed` (the
@@ -146,6 +149,7 @@ where
         next_ping: started + config.ping_interval,
         ping_ticks: (!config.ping_interval.is_zero()).then(|| runtime::ticks(config.ping_interval)),
         pending: None,
+        metrics: config.metrics,
     };
     let ending = {
         let verdict = outbox.verdict().fuse();
@@ -235,6 +239,8 @@ struct Writer<'a, S> {
     /// A frame taken from the outbox and not yet handed to the socket, and whether it is a
     /// message of the stream (rather than a notice).
     pending: Option<(Message, bool)>,
+    /// Where deliveries are counted.
+    metrics: Metrics,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
@@ -323,8 +329,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
         }
         future::poll_fn(|cx| self.sink.poll_ready_unpin(cx)).await?;
         if let Some((frame, of_the_stream)) = self.pending.take() {
+            let bytes = frame.len();
             self.sink.start_send_unpin(frame)?;
             self.sent += u64::from(of_the_stream);
+            if of_the_stream {
+                self.metrics.delivered(bytes);
+            }
         }
         Ok(())
     }

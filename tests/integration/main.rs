@@ -10,7 +10,9 @@ mod interop; // other peers: a plain WebSocket client, plain HTTP, the article's
 mod keepalive; // pings, dead peers, silent servers
 mod limits; // hostile and broken clients: slow handshakes, bad frames, churn
 mod memory; // what a connection costs, whatever its peer does
+mod metrics; // /metrics read by Prometheus's parser, its counters against what the test did; /healthz
 mod origin; // which web pages may open a WebSocket (cross-site WebSocket hijacking)
 mod page; // the answers to plain HTTP: the live page, 404, 405
 mod resume; // history, lost ranges, reconnecting clients
 mod shutdown; // SIGINT and SIGTERM
+mod tls; // wss:// and https:// with certificates the test makes; plain clients on a TLS port

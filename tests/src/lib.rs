@@ -3,6 +3,7 @@
 //! process guards, `/proc`, Python) lives in the shared `harness` crate, re-exported here.
 //!
 //! # Layout
+//! - [`certs`]: certificate authorities and server certificates made by the test, as PEM files.
 //! - [`binaries`]: builds producer-server and consumer-client and finds them.
 //! - [`process`]: a running server, a client run, with deadlines on everything.
 //! - [`ws`]: a plain WebSocket client, for what consumer-client would not do.
@@ -15,6 +16,7 @@
 
 pub mod binaries;
 pub mod browser;
+pub mod certs;
 pub mod http;
 pub mod proc_stats;
 pub mod process;

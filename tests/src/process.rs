@@ -20,8 +20,10 @@ pub struct Server {
     child: Guard,
     /// The address it listens on, read from its `listening on` line.
     pub addr: SocketAddr,
-    /// `ws://addr/`.
+    /// `ws://addr/`, or `wss://addr/` for a TLS server.
     pub url: String,
+    /// The `--metrics` address, read from its `metrics on` line, when it serves metrics.
+    pub metrics: Option<SocketAddr>,
     /// Everything it has logged on stderr so far.
     log: Arc<Mutex<String>>,
     /// Its standard input, when started with a pipe there.
@@ -48,19 +50,35 @@ impl Server {
         let (log, _) = collect(child.child().stderr.take().expect("stderr is piped"));
         let mut stdout = BufReader::new(child.child().stdout.take().expect("stdout is piped"));
         let (line_tx, line_rx) = mpsc::channel();
+        // The lines before `listening on` (such as `metrics on`) come first, in one go.
         let reader = thread::spawn(move || {
-            let mut line = String::new();
-            let _ = stdout.read_line(&mut line);
-            let _ = line_tx.send(line);
+            let mut lines = String::new();
+            loop {
+                let mut line = String::new();
+                match stdout.read_line(&mut line) {
+                    Ok(n) if n > 0 => lines.push_str(&line),
+                    _ => break,
+                }
+                if line.starts_with("listening on ") {
+                    break;
+                }
+            }
+            let _ = line_tx.send(lines);
             stdout
         });
-        let line = line_rx.recv_timeout(START_LIMIT).unwrap_or_default();
-        let Some(addr) = line
-            .trim()
-            .strip_prefix("listening on ws://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .and_then(|addr| addr.parse().ok())
-        else {
+        let lines = line_rx.recv_timeout(START_LIMIT).unwrap_or_default();
+        let metrics = lines.lines().find_map(|line| {
+            let rest = line.strip_prefix("metrics on http://")?;
+            rest.strip_suffix("/metrics")?.parse().ok()
+        });
+        let line = lines.lines().last().unwrap_or_default().to_string();
+        let listening = line.trim().strip_prefix("listening on ");
+        let scheme_and_addr = listening.and_then(|rest| rest.strip_suffix('/'));
+        let parsed = scheme_and_addr.and_then(|rest| {
+            let (scheme, addr) = rest.split_once("://")?;
+            Some((scheme.to_string(), addr.parse::<SocketAddr>().ok()?))
+        });
+        let Some((scheme, addr)) = parsed else {
             drop(child);
             panic!(
                 "producer-server did not print its address; stdout {line:?}, stderr:\n{}",
@@ -76,8 +94,9 @@ impl Server {
         let stdin = child.child().stdin.take();
         Server {
             child,
-            url: format!("ws://{addr}/"),
+            url: format!("{scheme}://{addr}/"),
             addr,
+            metrics,
             log,
             stdin,
         }

@@ -171,6 +171,8 @@ pub(super) async fn run<E: Engine>(
             Event::NoMoreJoins => return,
             Event::Left(id) => hub.left(id),
             Event::Message(Some(message)) => {
+                hub.config.metrics.produced();
+                hub.config.metrics.history_size(hub.engine.history_len());
                 hub.publish(&message);
                 burst += 1;
                 if burst == BURST {
@@ -201,10 +203,12 @@ impl<E: Engine> Hub<E> {
             log::info!("{peer}: asked from {from}, ahead of the stream (next is {live_edge}): it waits for it");
         }
         let backlog = if from < live_edge {
+            let metrics = self.config.metrics.clone();
             self.engine
                 .replay(from, live_edge)
                 .inspect(move |item| {
                     if let Outgoing::Lost(lost) = item {
+                        metrics.lost_range();
                         log::info!(
                             "{peer}: asked from {from}, but {lost} are no longer in history"
                         );
@@ -325,6 +329,7 @@ impl<E: Engine> Hub<E> {
             count(self.config.queue.get(), "message"),
         );
         subscriber.queue.end(TOO_SLOW);
+        self.config.metrics.closed_slow();
     }
 
     /// The stream is over: every subscriber sends what it holds, then closes with 1000.

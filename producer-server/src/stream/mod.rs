@@ -12,6 +12,7 @@ mod hub;
 use crate::config::{Config, SourceKind};
 use crate::engine::memory::{MemoryEngine, Unattended};
 use crate::engine::Engine;
+use crate::metrics::Metrics;
 use crate::queue::{queue, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
@@ -24,13 +25,15 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 /// How a stream treats its consumers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct StreamConfig {
     /// Messages each consumer's queue holds.
     pub queue: NonZeroUsize,
     /// How long a consumer's queue may stay full, holding everyone back, before that consumer is
     /// let go with 4000; zero lets a full consumer go at once.
     pub slow_timeout: Duration,
+    /// Where messages, history, slow consumers and lost ranges are counted.
+    pub metrics: Metrics,
 }
 
 /// A way to join the stream; one per connection.
@@ -83,7 +86,11 @@ impl StreamHandle {
 }
 
 /// Starts the stream the command line asks for: its source, the engine over it, the hub.
-pub fn start_from(config: &Config, shutdown: ShutdownSignal) -> (StreamHandle, Finished) {
+pub fn start_from(
+    config: &Config,
+    metrics: &Metrics,
+    shutdown: ShutdownSignal,
+) -> (StreamHandle, Finished) {
     let (source, unattended): (Source, _) = match config.source {
         SourceKind::Stdin => (stdin::lines().boxed(), Unattended::RunsOnceAttended),
         SourceKind::Counter if config.interval.is_zero() => {
@@ -95,6 +102,7 @@ pub fn start_from(config: &Config, shutdown: ShutdownSignal) -> (StreamHandle, F
     let stream_config = StreamConfig {
         queue: config.queue,
         slow_timeout: config.slow_timeout,
+        metrics: metrics.clone(),
     };
     start(engine, stream_config, shutdown)
 }
