@@ -109,9 +109,15 @@ impl Connections {
             (None, Feed::OwnCounter) => "1".to_string(),
             (None, Feed::Broadcast(_)) => "the live edge".to_string(),
         };
-        log::info!(
-            "{peer}: connected ({format}, from {start}; {} open)",
-            self.slots.taken()
+        self.metrics.opened();
+        if from.is_some() {
+            self.metrics.resumed();
+        }
+        let open = self.slots.taken();
+        self.log.write(
+            peer.ip(),
+            Event::Connected,
+            format_args!("{peer}: connected ({format}, from {start}; {open} open)"),
         );
         let session = SessionConfig {
             format,
