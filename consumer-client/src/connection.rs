@@ -2,6 +2,7 @@
 
 use crate::error::ClientError;
 use crate::runtime::{self, TcpStream};
+use crate::tls::{self, Stream};
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use async_tungstenite::tungstenite::http::{HeaderValue, Uri};
@@ -9,18 +10,20 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
 use common::{frame::MAX_FRAME_LEN, resume, subprotocol, Format};
+use futures_rustls::TlsConnector;
+use std::path::Path;
 use std::time::Duration;
 
 /// An open connection and how its frames are to be read.
 pub struct Connection {
     /// The WebSocket.
-    pub ws: WebSocketStream<TcpStream>,
+    pub ws: WebSocketStream<Stream>,
     /// What the server chose: JSON envelopes, or the data alone.
     pub format: Format,
 }
 
 /// The server's address, checked once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     /// The URL as given, without any `from` the client adds.
     uri: Uri,
@@ -28,30 +31,28 @@ pub struct Target {
     host: String,
     /// Port to connect to.
     port: u16,
+    /// The TLS client, for a `wss://` URL.
+    tls: Option<TlsConnector>,
 }
 
 impl Target {
-    /// Checks that `url` is a `ws://` URL this client can connect to.
-    pub fn parse(url: &str) -> Result<Target, ClientError> {
+    /// Checks that `url` is a `ws://` or `wss://` URL this client can connect to; a `wss://`
+    /// server must prove itself with a certificate from the system's authorities or from `ca`.
+    pub fn parse(url: &str, ca: Option<&Path>) -> Result<Target, ClientError> {
         let uri: Uri = url.parse().map_err(|e| {
             ClientError::BadUrl(format!(
                 "not a URL ({e}); write one such as ws://127.0.0.1:8765/"
             ))
         })?;
-        match uri.scheme_str() {
-            Some("ws") => {}
-            Some("wss") => {
-                return Err(ClientError::BadUrl(
-                    "wss:// is not supported; use ws://, or a TLS proxy in front of the server"
-                        .into(),
-                ))
-            }
+        let (tls, default_port) = match uri.scheme_str() {
+            Some("ws") => (None, 80),
+            Some("wss") => (Some(tls::connector(ca)?), 443),
             _ => {
                 return Err(ClientError::BadUrl(
-                    "the URL must start with ws://, as in ws://127.0.0.1:8765/".into(),
+                    "the URL must start with ws:// or wss://, as in ws://127.0.0.1:8765/".into(),
                 ))
             }
-        }
+        };
         let host = uri
             .host()
             .ok_or_else(|| ClientError::BadUrl("the URL names no host".into()))?;
@@ -59,8 +60,13 @@ impl Target {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = uri.port_u16().unwrap_or(80);
-        Ok(Target { uri, host, port })
+        let port = uri.port_u16().unwrap_or(default_port);
+        Ok(Target {
+            uri,
+            host,
+            port,
+            tls,
+        })
     }
 
     /// The URL asking for the stream from `from` on, if given.
@@ -125,7 +131,7 @@ async fn handshake(
     target: &Target,
     from: Option<u64>,
     offer: Option<&'static str>,
-) -> Result<WebSocketStream<TcpStream>, WsError> {
+) -> Result<WebSocketStream<Stream>, WsError> {
     let mut request = target.uri_from(from).into_client_request()?;
     if let Some(name) = offer {
         request
@@ -134,6 +140,10 @@ async fn handshake(
     }
     let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
     let _ = stream.set_nodelay(true);
+    let stream = match &target.tls {
+        Some(connector) => tls::secure(stream, &target.host, connector).await?,
+        None => Stream::Plain(stream),
+    };
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_LEN))
         .max_frame_size(Some(MAX_FRAME_LEN));
@@ -162,7 +172,10 @@ fn rejection(error: WsError) -> ClientError {
                 body,
             }
         }
-        WsError::Io(error) => ClientError::Connect(error),
+        WsError::Io(error) => match tls::failure(&error) {
+            Some(reason) => ClientError::Tls(reason),
+            None => ClientError::Connect(error),
+        },
         other => ClientError::Handshake(other),
     }
 }
@@ -173,7 +186,7 @@ mod tests {
 
     #[test]
     fn from_is_added_and_other_parameters_kept() {
-        let target = Target::parse("ws://127.0.0.1:9/feed?token=x&from=3").unwrap();
+        let target = Target::parse("ws://127.0.0.1:9/feed?token=x&from=3", None).unwrap();
         assert_eq!(
             target.uri_from(None).to_string(),
             "ws://127.0.0.1:9/feed?token=x&from=3"
@@ -186,18 +199,22 @@ mod tests {
 
     #[test]
     fn ipv6_hosts_and_default_ports() {
-        let target = Target::parse("ws://[::1]/").unwrap();
+        let target = Target::parse("ws://[::1]/", None).unwrap();
         assert_eq!((target.host.as_str(), target.port), ("::1", 80));
+        let secure = Target::parse("wss://example.com/", None).unwrap();
+        assert_eq!((secure.port, secure.tls.is_some()), (443, true));
     }
 
     #[test]
     fn unusable_urls_say_why() {
         for (url, why) in [
-            ("wss://x/", "not supported"),
             ("http://x/", "must start with ws://"),
             ("ws:// bad", "not a URL"),
         ] {
-            let error = Target::parse(url).unwrap_err().to_string();
+            let Err(error) = Target::parse(url, None) else {
+                panic!("{url} must be refused");
+            };
+            let error = error.to_string();
             assert!(error.contains(why), "{url}: {error}");
         }
     }

@@ -24,6 +24,13 @@ pub enum ClientError {
     /// The server accepted the connection but did not answer the handshake.
     #[error("no answer to the WebSocket handshake within {0:?}")]
     HandshakeTimeout(std::time::Duration),
+    /// The TLS handshake failed on the certificate or the protocol, not the network: it would
+    /// fail the same way again.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    /// The `--ca` file cannot be used.
+    #[error("{0}")]
+    Ca(String),
     /// The handshake failed for another reason.
     #[error("handshake failed: {0}")]
     Handshake(WsError),

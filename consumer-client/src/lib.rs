@@ -5,6 +5,7 @@
 //! - [`options`]: the command-line options.
 //! - [`connection`]: the URL, the TCP connection, the handshake, the subprotocol.
 //! - [`consume`]: one connection's frames: decoding, ordering, printing, silence.
+//! - [`tls`]: `wss://`: the certificate authorities trusted, the TLS stream, TLS failures.
 //! - [`backoff`]: the pauses between reconnections.
 //! - [`output`]: batched printing, flushed whenever the stream pauses.
 //! - [`error`]: every reason to stop, each a one-line message.
@@ -17,6 +18,7 @@ pub mod error;
 pub mod options;
 pub mod output;
 pub mod runtime;
+pub mod tls;
 
 use backoff::Backoff;
 use common::close;
@@ -45,7 +47,7 @@ pub async fn run(options: Options) -> ExitCode {
 
 /// Consumes the stream, connecting again after each drop when `--reconnect` asks for it.
 async fn consume_stream(options: &Options) -> Result<(), ClientError> {
-    let target = Target::parse(&options.url)?;
+    let target = Target::parse(&options.url, options.ca.as_deref())?;
     let mut printer = Printer::new(std::io::stdout().lock(), options.json);
     let mut notices = Stderr { url: &options.url };
     let mut progress = Progress {

@@ -34,6 +34,11 @@ pub struct Options {
     /// answer the handshake within it (0: wait forever)
     #[structopt(long, default_value = "45s", parse(try_from_str = common::cli::parse_duration))]
     pub silence_timeout: std::time::Duration,
+
+    /// A certificate authority (PEM) to trust for wss:// besides the system's, such as the one
+    /// that signed a self-made server certificate
+    #[structopt(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// A sequence number: a whole number from 1 to 2^53 - 1.

@@ -4,16 +4,21 @@
 //! Origin, `?from=` and the connection limit are checked, and only then does tungstenite answer
 //! the upgrade. Admission knows nothing of streams or engines.
 
+use crate::connection_log::{ConnectionLog, Event};
+use crate::deaf_peer::DeafPeerGuard;
 use crate::handshake;
-use crate::http::{self, PlainResponse, RequestHead, RequestKind};
+use crate::http::{self, HeadError, PlainResponse, RequestHead, RequestKind};
+use crate::metrics::{Metrics, Refusal};
 use crate::origin::{self, AllowedOrigin};
 use crate::page;
 use crate::rewind::Rewind;
 use crate::runtime::TcpStream;
 use crate::slots::{Slot, Slots};
+use crate::transport::{self, Stream, TlsRefusal};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
 use common::{printable, resume, Format};
+use futures_rustls::TlsAcceptor;
 use std::net::SocketAddr;
 
 /// What admission needs to know.
@@ -24,12 +29,18 @@ pub struct Admission<'a> {
     pub allowed_origins: &'a [AllowedOrigin],
     /// Open connections, against `--max-connections`.
     pub slots: &'a Slots,
+    /// Where refusals are logged, within the log's budget.
+    pub log: &'a ConnectionLog,
+    /// The TLS side of every connection, with `--tls-cert`.
+    pub tls: Option<&'a TlsAcceptor>,
+    /// Where refusals are counted.
+    pub metrics: &'a Metrics,
 }
 
 /// A connection admitted to the stream.
 pub struct Admitted<'a> {
     /// The WebSocket, handshake done.
-    pub ws: WebSocketStream<Rewind<TcpStream>>,
+    pub ws: WebSocketStream<Rewind<DeafPeerGuard<Stream>>>,
     /// How messages are framed for this peer.
     pub format: Format,
     /// The first sequence number it asked for with `?from=`, if any.
@@ -42,11 +53,25 @@ impl<'a> Admission<'a> {
     /// Reads the request, answers it if it is not a WebSocket upgrade or cannot be served, and
     /// otherwise takes a connection slot and completes the handshake. `None` when the
     /// connection is over, already answered and logged.
-    pub async fn admit(&self, mut stream: TcpStream, peer: SocketAddr) -> Option<Admitted<'a>> {
+    pub async fn admit(&self, tcp: TcpStream, peer: SocketAddr) -> Option<Admitted<'a>> {
+        let mut stream = self.open(tcp, peer).await?;
         let head = match http::read_head(&mut stream).await {
             Ok(head) => head,
             Err(error) => {
-                log::info!("{peer}: dropped: {error}");
+                // Only a head that came whole, or too long, is answered: the others are gone.
+                self.metrics.refused(Refusal::BadRequest);
+                let (event, what) = match error {
+                    HeadError::TooLarge | HeadError::Malformed(_) => {
+                        (Event::Refused, "answered 400 Bad Request")
+                    }
+                    HeadError::Incomplete | HeadError::Io(_) => (Event::Dropped, "dropped"),
+                };
+                let error_text = printable(&error.to_string()).to_string();
+                self.log.write(
+                    peer.ip(),
+                    event,
+                    format_args!("{peer}: {what}: {error_text}"),
+                );
                 let answer =
                     PlainResponse::text("400 Bad Request", format!("Bad request: {error}"));
                 let _ = answer.send(&mut stream).await;
@@ -56,21 +81,16 @@ impl<'a> Admission<'a> {
         let (from, slot) = match self.check(&head) {
             Ok(admitted) => admitted,
             Err(answer) => {
-                // One line per refusal, saying why; the page and other successes need no reason.
-                let why = match answer.status.starts_with('2') {
-                    true => String::new(),
-                    false => format!(": {}", printable(answer.body.trim_end())),
-                };
-                log::info!(
-                    "{peer}: answered {} to {}{why}",
-                    answer.status,
-                    printable(&head.target)
-                );
+                if !matches!(head.kind, RequestKind::Plain(_)) {
+                    self.metrics.refused(Refusal::of_status(answer.status));
+                }
+                self.log_answer(peer, &head, &answer);
                 let _ = answer.send(&mut stream).await;
                 return None;
             }
         };
-        match handshake::accept(Rewind::new(head.bytes, stream), self.ws_config).await {
+        let socket = Rewind::new(head.bytes, DeafPeerGuard::new(stream));
+        match handshake::accept(socket, self.ws_config).await {
             Ok((ws, format)) => Some(Admitted {
                 ws,
                 format,
@@ -78,7 +98,29 @@ impl<'a> Admission<'a> {
                 slot,
             }),
             Err(error) => {
-                log::info!("{peer}: WebSocket handshake failed: {error}");
+                self.metrics.refused(Refusal::WebSocket);
+                let error = printable(&error.to_string()).to_string();
+                let line = format!("{peer}: WebSocket handshake failed: {error}");
+                self.log
+                    .write(peer.ip(), Event::Dropped, format_args!("{line}"));
+                None
+            }
+        }
+    }
+
+    /// The connection's byte stream: TCP as it is, or after the TLS handshake on a TLS port.
+    /// `None`, logged and counted, when a TLS port got plain text or a failed handshake.
+    async fn open(&self, tcp: TcpStream, peer: SocketAddr) -> Option<Stream> {
+        match transport::open(tcp, self.tls).await {
+            Ok(stream) => Some(stream),
+            Err(refusal) => {
+                self.metrics.refused(match refusal {
+                    TlsRefusal::NotTls => Refusal::NotTls,
+                    TlsRefusal::Handshake(_) => Refusal::Tls,
+                });
+                let line = format!("{peer}: refused: {refusal}");
+                self.log
+                    .write(peer.ip(), Event::Refused, format_args!("{line}"));
                 None
             }
         }
@@ -89,8 +131,10 @@ impl<'a> Admission<'a> {
     fn check(&self, head: &RequestHead) -> Result<(Option<u64>, Slot<'a>), PlainResponse> {
         match &head.kind {
             RequestKind::Plain(method) => return Err(page::answer(method, &head.target)),
+            // Upgrades only where a GET would find the page, and the same 404 elsewhere.
+            _ if !page::is_root(&head.target) => return Err(page::answer("GET", &head.target)),
             RequestKind::BadUpgrade(why) => {
-                return Err(PlainResponse::text("400 Bad Request", *why))
+                return Err(PlainResponse::text("400 Bad Request", why.clone()))
             }
             RequestKind::WebSocket => self.check_origin(head)?,
         }
@@ -105,6 +149,21 @@ impl<'a> Admission<'a> {
             PlainResponse::text("503 Service Unavailable", why)
         })?;
         Ok((from, slot))
+    }
+
+    /// One line for a request answered without a WebSocket: the status, what was asked for, and
+    /// for a refusal why (its answer's text), all that the peer chose shown escaped.
+    fn log_answer(&self, peer: SocketAddr, head: &RequestHead, answer: &PlainResponse) {
+        let target = printable(&head.target);
+        let status = answer.status;
+        if status.starts_with('2') {
+            let line = format_args!("{peer}: answered {status} to {target}");
+            self.log.write(peer.ip(), Event::Answered, line);
+        } else {
+            let why = printable(answer.body.trim_end());
+            let line = format_args!("{peer}: answered {status} to {target}: {why}");
+            self.log.write(peer.ip(), Event::Refused, line);
+        }
     }
 
     /// Refuses with 403 an upgrade from a web page that may not connect.

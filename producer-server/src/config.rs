@@ -4,6 +4,7 @@ use crate::origin::AllowedOrigin;
 use common::cli::{parse_duration, DurationError};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Duration;
 use structopt::clap::{AppSettings, ArgMatches};
 use structopt::StructOpt;
@@ -77,14 +78,34 @@ pub struct Config {
     #[structopt(long, default_value = "4096")]
     pub max_message_size: usize,
 
+    /// Most connections that may be waiting to complete their handshake at once; past it, the
+    /// oldest of them is dropped to make room. Default: a quarter of the open-files limit,
+    /// between 16 and 4096
+    #[structopt(long, value_name = "N")]
+    pub max_pending: Option<NonZeroUsize>,
+
     /// Time a new connection has to complete its WebSocket handshake before it is dropped
     #[structopt(long, default_value = "10s", parse(try_from_str = parse_positive_duration))]
     pub handshake_timeout: Duration,
 
-    /// A web page origin, such as http://example.com:8080, whose scripts may connect besides the
+    /// A web page origin, such as `http://example.com:8080`, whose scripts may connect besides the
     /// server's own page; repeat it for several, or give * to allow every origin
     #[structopt(long = "allowed-origin", value_name = "ORIGIN", number_of_values = 1)]
     pub allowed_origins: Vec<AllowedOrigin>,
+
+    /// Serve wss:// and https:// with this certificate chain (PEM, the server's certificate
+    /// first); needs --tls-key
+    #[structopt(long, value_name = "FILE", requires = "tls-key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC)
+    #[structopt(long, value_name = "FILE", requires = "tls-cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve GET /metrics (Prometheus) and GET /healthz on this address, as IP:PORT; off unless
+    /// given, so the numbers are never exposed by accident
+    #[structopt(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Config {
@@ -320,6 +341,21 @@ mod tests {
         assert_eq!(config.interval, Duration::from_secs(1));
         assert!(!config.is_broadcast());
         assert!(config.allowed_origins.is_empty());
+        assert!(config.tls_cert.is_none() && config.metrics.is_none());
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together() {
+        let alone = Config::from_iter_safe(["producer-server", "--tls-cert", "c.pem"]);
+        assert!(alone.unwrap_err().message.contains("--tls-key"));
+        let both = [
+            "producer-server",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ];
+        assert!(Config::from_iter_safe(both).is_ok());
     }
 
     #[test]

@@ -4,6 +4,9 @@
 
 use crate::config::Config;
 use crate::connection::{Connections, Feed};
+use crate::connection_log::ConnectionLog;
+use crate::metrics::Metrics;
+use crate::pending::{self, Pending};
 use crate::runtime::{self, TcpListener};
 use crate::shutdown::{shutdown_pair, ShutdownSignal};
 use crate::slots::Slots;
@@ -13,6 +16,7 @@ use common::count;
 use futures::channel::mpsc;
 use futures::future::{self, FutureExt};
 use futures::{pin_mut, select, StreamExt};
+use futures_rustls::TlsAcceptor;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +31,26 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_millis(1500);
 const FIRST_ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
+/// Pause after shedding an unfinished handshake, while connections shed are still open: time for
+/// their tasks to close them before the next accept needs a descriptor.
+const SHED_PAUSE: Duration = Duration::from_millis(1);
+
+/// Connections shed but not yet closed beyond which the accept loop waits for them: without it,
+/// peers that reopen as fast as they are shed outrun the tasks that close them, and descriptors
+/// pile up past `--max-pending`.
+const MAX_SHED_OPEN: usize = 256;
+
+/// Bytes of frames tungstenite gathers before it writes them to the socket. The writer flushes
+/// after each batch anyway; this is large enough that a batch of the counter's messages (256 of
+/// about 60 bytes) is still one write, and small enough that a consumer that stops reading holds
+/// little of it.
+const WRITE_BUFFER: usize = 16 * 1024;
+
+/// The most a connection's write buffer may hold: a full buffer and the largest frame the server
+/// sends. Beyond it tungstenite keeps no more pongs; see [`crate::deaf_peer`] for the peer that
+/// keeps asking for them.
+const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + common::frame::MAX_FRAME_LEN + 16;
+
 /// Serves `listener` until `shutdown`, or until the broadcast stream over `engine` (from
 /// [`stream::open`]; `None` in per-connection mode) is over and its consumers have it, then
 /// gives every connection its goodbye and returns.
@@ -34,13 +58,16 @@ pub async fn serve(
     listener: TcpListener,
     config: Config,
     engine: Option<OpenedEngine>,
+    tls: Option<TlsAcceptor>,
+    metrics: Metrics,
     shutdown: ShutdownSignal,
 ) {
     // Sessions and the stream stop on their own signal: when the stream ends, they are given
     // time to finish before it is pulled.
     let (stop_sessions, sessions_stop) = shutdown_pair();
     let (feed, finished) = if let Some(engine) = engine {
-        let (handle, finished) = stream::start_from(engine, &config, sessions_stop.clone());
+        let (handle, finished) =
+            stream::start_from(engine, &config, &metrics, sessions_stop.clone());
         (Feed::Broadcast(handle), finished.map(|_| ()).left_future())
     } else {
         (Feed::OwnCounter, future::pending().right_future())
@@ -48,6 +75,10 @@ pub async fn serve(
     let connections = Arc::new(Connections {
         ws_config: ws_config(&config),
         slots: Slots::new(config.max_connections),
+        pending: Pending::new(pending::bound(config.max_pending)),
+        log: ConnectionLog::new(),
+        tls,
+        metrics,
         config,
         feed,
         shutdown: sessions_stop,
@@ -67,12 +98,21 @@ pub async fn serve(
         match accepted {
             Ok((stream, peer)) => {
                 pause = FIRST_ACCEPT_PAUSE;
-                let connections = Arc::clone(&connections);
+                connections.metrics.accepted();
+                let ticket = connections.pending.register();
+                let task = Arc::clone(&connections);
                 let alive = alive.clone();
                 runtime::spawn(async move {
-                    connections.serve(stream, peer).await;
+                    task.serve(stream, peer, ticket).await;
                     drop(alive);
                 });
+                while connections.pending.shed_open() > MAX_SHED_OPEN {
+                    runtime::sleep(SHED_PAUSE).await;
+                }
+            }
+            // Out of descriptors: the oldest unfinished handshake makes room for a newcomer.
+            Err(error) if is_out_of_descriptors(&error) && connections.pending.shed_oldest() => {
+                runtime::sleep(SHED_PAUSE).await;
             }
             Err(error) => {
                 log::error!("accepting a connection failed: {error}; retrying in {pause:?}");
@@ -105,8 +145,15 @@ fn ws_config(config: &Config) -> WebSocketConfig {
         // plenty, and tungstenite allocates it for every connection up front. A larger message
         // (up to --max-message-size) grows it as needed.
         .read_buffer_size(256)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(Some(config.max_message_size))
         // tungstenite applies the frame limit to control frames too: below their 125 bytes, a
         // client's close frame would be refused.
         .max_frame_size(Some(config.max_message_size.max(125)))
+}
+
+/// Whether a failed accept failed for want of descriptors, in the process or in the system.
+fn is_out_of_descriptors(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }

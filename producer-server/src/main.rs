@@ -1,6 +1,7 @@
 use futures::StreamExt;
+use producer_server::metrics::Metrics;
 use producer_server::shutdown::{shutdown_pair, ShutdownTrigger};
-use producer_server::{runtime, stream, Config};
+use producer_server::{metrics_listener, runtime, stream, tls, Config};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -25,6 +26,31 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
+    // Certificate problems are found before listening: a server that cannot serve TLS must not
+    // look as if it did.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => match tls::acceptor(cert, key) {
+            Ok(acceptor) => Some(acceptor),
+            Err(error) => {
+                eprintln!("producer-server: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let metrics = Metrics::new();
+    let metrics_listener = match config.metrics {
+        Some(addr) => match runtime::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                eprintln!(
+                    "producer-server: cannot listen for metrics on {addr}: {error}; choose another address with --metrics"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     // Before listening: a node that cannot reach its Redis has nothing to serve.
     let engine = match stream::open(&config).await {
         Ok(engine) => engine,
@@ -33,7 +59,7 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listener = match runtime::TcpListener::bind(config.addr).await {
+    let listener = match runtime::listen(config.addr) {
         Ok(listener) => listener,
         Err(error) => {
             let advice = bind_advice(&error, config.addr);
@@ -53,8 +79,19 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     runtime::spawn(stop_on_signal(signals, trigger));
+    if let Some(metrics_listener) = metrics_listener {
+        match metrics_listener.local_addr() {
+            Ok(addr) => println!("metrics on http://{addr}/metrics"),
+            Err(error) => {
+                eprintln!("producer-server: cannot read the metrics address: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+        runtime::spawn(metrics_listener::serve(metrics_listener, metrics.clone()));
+    }
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     match listener.local_addr() {
-        Ok(addr) => println!("listening on ws://{addr}/"),
+        Ok(addr) => println!("listening on {scheme}://{addr}/"),
         Err(error) => {
             eprintln!("producer-server: cannot read the address listened on: {error}");
             return ExitCode::FAILURE;
@@ -62,7 +99,7 @@ async fn run(config: Config) -> ExitCode {
     }
     // Scripts wait for that line through a pipe: it must not sit in a buffer.
     let _ = std::io::stdout().flush();
-    producer_server::serve(listener, config, engine, signal).await;
+    producer_server::serve(listener, config, engine, tls, metrics, signal).await;
     ExitCode::SUCCESS
 }
 

@@ -191,3 +191,30 @@ fn page_shows_lost_ranges_and_never_a_repeat() {
     assert!(log.contains("lost 2–4"), "{log}");
     charts_drawn(&mut browser, 390);
 }
+
+/// Over https:// the page connects back with wss: on the same port (a TLS port refuses plain
+/// ws:// with 400, so a page that tried ws: would never show a message).
+#[test]
+fn page_over_https_streams_over_wss() {
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    let pki = integration_tests::certs::Pki::new();
+    let files = pki.valid();
+    let cert = integration_tests::certs::arg(&files.cert);
+    let key = integration_tests::certs::arg(&files.key);
+    let server = Server::start(&["--interval", "50ms", "--tls-cert", cert, "--tls-key", key]);
+    assert!(server.url.starts_with("wss://"), "{}", server.url);
+    let page = format!("https://{}/", server.addr);
+    browser.call(json!({"cmd": "open", "url": page}), LIMIT);
+    let limit_ms = LIMIT.as_millis() as u64;
+    let reply = browser.call(
+        json!({"cmd": "waitSeq", "atLeast": 3, "timeoutMs": limit_ms}),
+        LIMIT * 2,
+    );
+    assert!(reply["seq"].as_u64() >= Some(3), "{reply}");
+    let observed = browser.call(json!({"cmd": "observed"}), LIMIT);
+    let shown = seen(&observed);
+    let expected: Vec<u64> = (1..=*shown.last().unwrap()).collect();
+    assert_eq!(shown, expected, "every seq shown once, in order");
+}

@@ -1,20 +1,11 @@
-//! What a process holds, read from `/proc`: to show that connections leave nothing behind.
+//! What a process holds, read from `/proc` by the shared harness: to show that connections leave
+//! nothing behind.
 
-/// How many file descriptors process `pid` has open.
-pub fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|dir| dir.count())
-        .unwrap_or(0)
-}
+pub use harness::proc_stats::open_fds;
 
-/// The resident memory of process `pid`, in KiB.
+/// The resident memory of process `pid`, in KiB; 0 when it cannot be read.
 pub fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    harness::proc_stats::resident_kib(pid).unwrap_or(0)
 }
 
 /// The local ports of the TCP sockets process `pid` holds open.

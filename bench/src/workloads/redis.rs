@@ -1,11 +1,13 @@
-//! Workload R, the Redis engine (issue 12), against a Redis of the bench's own:
+//! Workload R, the Redis engine (issue 12), against a Redis of the bench's own. Only ours runs
+//! it: no peer has a Redis engine.
 //!
 //! - R1, pipeline: a node publishing its standard input into Redis, a second node serving the
 //!   stream, one in-bench consumer of that node: messages per second from the first line written
-//!   to the last one read, against `redis-benchmark`'s XADD rate on the same Redis (the floor;
-//!   the target is at least half of it). And its cost: CPU of both nodes and Redis per message.
-//! - R2, fan-out through Redis at 10 msg/s: two nodes of K consumers each against one node of 2K:
-//!   latency from publication to receipt, and the nodes' CPU per delivery.
+//!   to the last one read. Its limit column is `redis-benchmark`'s XADD rate on the same Redis
+//!   (the floor; the target is at least half of it). And its cost: CPU of both nodes and Redis
+//!   per message.
+//! - R2, fan-out through Redis at the fan-out interval: two nodes of K consumers each, then one
+//!   node of 2K: latency from publication to receipt, and the serving nodes' CPU per delivery.
 //!
 //! Skipped with a note in the table when `redis-server` is not installed.
 
@@ -14,26 +16,25 @@ mod server;
 use super::{join_notes, Bench};
 use crate::consumers::{self, Clock};
 use crate::crowd::{self, Spec, Summary};
-use crate::processes::{Guard, ServerProcess};
+use crate::processes::{Ready, ServerProcess};
 use crate::stats::{percentile, Samples};
-use crate::subjects::Servers;
+use crate::subjects::Subject;
 use crate::system;
 use crate::table::{Outcome, Row, Unit};
 use crate::ws_client;
 use common::Format;
+use harness::proc_stats::cpu_seconds;
 use server::RedisServer;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// Longest time one pipeline run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(180);
-
-/// How long a node has to print its `listening on` line.
-const START_LIMIT: Duration = Duration::from_secs(15);
 
 /// Read buffer of each fan-out subscriber, as in the fan-out workload.
 const FANOUT_READ_BUFFER: usize = 16 * 1024;
@@ -70,32 +71,14 @@ impl Sizes {
 pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
     let sizes = Sizes::new(bench.plan.quick);
     let pipeline_label = format!(
-        "R1 Redis pipeline: stdin node -> Redis -> serving node -> one in-bench consumer (plain), {} msgs; baseline column: redis-benchmark XADD, 50 clients, no pipelining",
+        "R1 Redis pipeline: stdin node -> Redis -> serving node -> one in-bench consumer (plain), {} msgs",
         sizes.messages
-    );
-    let fanout_label = format!(
-        "R2 fan-out through Redis, --interval {}ms (prodcon.v1): 2 nodes x {} consumers; baseline column: 1 node x {}",
-        bench.plan.fanout_interval.as_millis(),
-        sizes.per_node,
-        2 * sizes.per_node
     );
     if !server::installed("redis-server") {
         let why = "not measured: no redis-server (apt-get install redis-server)";
         eprintln!("bench: Redis workload skipped: {why}");
-        let skipped = |workload: &str, unit| Row {
-            workload: workload.to_string(),
-            unit,
-            ours: Outcome::Missing(why.into()),
-            baseline: Outcome::Missing(why.into()),
-            notes: String::new(),
-        };
-        return (
-            vec![
-                skipped(&pipeline_label, Unit::PerSecond),
-                skipped(&fanout_label, Unit::Millis),
-            ],
-            Vec::new(),
-        );
+        let skipped = row(pipeline_label, Unit::PerSecond, Samples::default(), why, "");
+        return (vec![skipped], Vec::new());
     }
     let redis = match RedisServer::start() {
         Ok(redis) => redis,
@@ -104,23 +87,56 @@ pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
             return (Vec::new(), Vec::new());
         }
     };
+    let program = match bench.servers.peers.launcher(Subject::Ours) {
+        Ok(launcher) => launcher.program.clone(),
+        Err(error) => {
+            bench.failures.push(format!("Redis workload: {error}"));
+            return (Vec::new(), Vec::new());
+        }
+    };
     let workload = Workload {
-        servers: bench.servers,
+        program,
+        log_dir: bench.servers.log_dir.clone(),
         redis: &redis,
         sizes: &sizes,
         runs: AtomicUsize::new(0),
     };
-    let (mut rows, mut costs) = pipeline_rows(bench, &workload, &pipeline_label);
-    let (fanout, fanout_cost) = fanout_rows(bench, &workload, &fanout_label);
+    let (mut rows, mut costs) = pipeline_rows(bench, &workload, pipeline_label);
+    let (fanout, fanout_cost) = fanout_rows(bench, &workload);
     rows.extend(fanout);
     costs.extend(fanout_cost);
     (rows, costs)
 }
 
+/// A row with ours alone, `missing` saying why when `samples` is empty.
+fn row(workload: String, unit: Unit, samples: Samples, missing: &str, notes: &str) -> Row {
+    let mut cells = BTreeMap::new();
+    cells.insert(Subject::Ours, Outcome::from_samples(&samples, missing));
+    Row {
+        workload,
+        unit,
+        cells,
+        load: Samples::default(),
+        notes: notes.to_string(),
+    }
+}
+
+/// Adds one run's cost to `samples`: `cpu` seconds for `messages`, in µs per message, or "too
+/// short" when `/proc`'s 10 ms ticks cannot measure it.
+fn push_cost(samples: &mut Samples, cpu: f64, messages: u64) {
+    if cpu < super::MIN_CPU_SECONDS || messages == 0 {
+        samples.push_too_short();
+    } else {
+        samples.push(cpu / messages as f64 * 1e6);
+    }
+}
+
 /// What every run of the workload shares.
 struct Workload<'a> {
-    /// Starts nodes; its log folder takes theirs.
-    servers: &'a Servers,
+    /// producer-server, as the bench starts ours.
+    program: PathBuf,
+    /// Where nodes log.
+    log_dir: PathBuf,
     /// The Redis every node of the workload uses.
     redis: &'a RedisServer,
     /// The sizes.
@@ -135,30 +151,27 @@ impl Workload<'_> {
         format!("bench-{what}-{}", self.runs.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// A producer-server node of the stream `key`, with `args`, listening.
-    fn node(&self, key: &str, args: &[&str]) -> Result<ServerProcess, String> {
-        let mut command = Command::new(&self.servers.binaries.server);
+    /// A producer-server node of the stream `key`, with `args` and `stdin`, listening.
+    fn node(&self, key: &str, args: &[&str], stdin: Stdio) -> Result<ServerProcess, String> {
+        let mut command = Command::new(&self.program);
         command
             .args(["--addr", "127.0.0.1:0", "--redis", &self.redis.url()])
             .args(["--stream", key])
             .args(args);
-        ServerProcess::start(command, self.log(key))
-    }
-
-    /// Where a node of `key` logs.
-    fn log(&self, key: &str) -> std::path::PathBuf {
         let n = self.runs.fetch_add(1, Ordering::Relaxed);
-        Servers::log_dir(&self.servers.binaries).join(format!("{n:03}-redis-{key}.log"))
+        let log = self.log_dir.join(format!("{n:03}-redis-node-{key}.log"));
+        ServerProcess::start(command, stdin, Ready::Line, log)
     }
 }
 
-/// R1's rows: the rate against `redis-benchmark`'s, and the cost.
-fn pipeline_rows(bench: &mut Bench, workload: &Workload, label: &str) -> (Vec<Row>, Vec<Row>) {
+/// R1's rows: the rate (with `redis-benchmark`'s in the limit column), and the cost.
+fn pipeline_rows(bench: &mut Bench, workload: &Workload, label: String) -> (Vec<Row>, Vec<Row>) {
     let messages = workload.sizes.messages;
     let mut rate = Samples::default();
     let mut floor = Samples::default();
     let mut cost = Samples::default();
     let mut floor_cost = Samples::default();
+    let mut load = Samples::default();
     let mut notes = Vec::new();
     let benchmark = server::installed("redis-benchmark");
     for rep in 0..bench.plan.reps {
@@ -166,22 +179,25 @@ fn pipeline_rows(bench: &mut Bench, workload: &Workload, label: &str) -> (Vec<Ro
         match pipeline(workload, messages) {
             Ok((elapsed, cpu)) => {
                 rate.push(messages as f64 / elapsed.as_secs_f64());
-                cost.push(cpu / messages as f64 * 1e6);
+                push_cost(&mut cost, cpu, messages);
             }
             Err(error) => bench.failures.push(format!("{what}: {error}")),
         }
         if benchmark {
             let requests = workload.sizes.benchmark_requests;
             let key = workload.fresh_key("xadd");
-            let before = system::cpu_seconds(workload.redis.pid()).unwrap_or(0.0);
+            let before = cpu_seconds(workload.redis.pid()).unwrap_or(0.0);
             match workload.redis.xadd_rate(&key, requests) {
                 Ok(xadds) => {
                     floor.push(xadds);
-                    let after = system::cpu_seconds(workload.redis.pid()).unwrap_or(before);
-                    floor_cost.push((after - before) / requests as f64 * 1e6);
+                    let after = cpu_seconds(workload.redis.pid()).unwrap_or(before);
+                    push_cost(&mut floor_cost, after - before, requests);
                 }
                 Err(error) => notes.push(error),
             }
+        }
+        if let Some(now) = system::load_one_minute() {
+            load.push(now);
         }
     }
     let floor_missing = if benchmark {
@@ -189,34 +205,30 @@ fn pipeline_rows(bench: &mut Bench, workload: &Workload, label: &str) -> (Vec<Ro
     } else {
         "not measured: no redis-benchmark"
     };
-    let cell = |samples: Samples, missing: &str| {
-        if samples.is_empty() {
-            Outcome::Missing(missing.into())
-        } else {
-            Outcome::Measured(samples)
-        }
-    };
     let mut counts = format!(
-        "each run checked 1..{messages} in order; target: ours >= 0.5x redis-benchmark's rate"
+        "each run checked 1..{messages} in order; limit column: redis-benchmark XADD on the same Redis (50 clients, no pipelining), the floor; target: ours >= 0.5x of it"
     );
     if !notes.is_empty() {
         counts = format!("{counts}; {}", join_notes(&notes));
     }
-    let row = Row {
-        workload: label.to_string(),
-        unit: Unit::PerSecond,
-        ours: cell(rate, "failed"),
-        baseline: cell(floor, floor_missing),
-        notes: counts,
-    };
-    let cost_row = Row {
-        workload: format!("4 cost, CPU of both nodes and Redis: {label}"),
-        unit: Unit::CpuPerMillion,
-        ours: cell(cost, "failed"),
-        baseline: cell(floor_cost, floor_missing),
-        notes: "baseline column: Redis's own CPU per XADD under redis-benchmark".into(),
-    };
-    (vec![row], vec![cost_row])
+    let mut rate_row = row(label.clone(), Unit::PerSecond, rate, "failed", &counts);
+    rate_row
+        .cells
+        .insert(Subject::Floor, Outcome::from_samples(&floor, floor_missing));
+    rate_row.load = load.clone();
+    let mut cost_row = row(
+        format!("4 cost, CPU of both nodes and Redis: {label}"),
+        Unit::CpuPerMessage,
+        cost,
+        "failed",
+        "limit column: Redis's own CPU per XADD under redis-benchmark",
+    );
+    cost_row.cells.insert(
+        Subject::Floor,
+        Outcome::from_samples(&floor_cost, floor_missing),
+    );
+    cost_row.load = load;
+    (vec![rate_row], vec![cost_row])
 }
 
 /// One R1 run: `messages` lines into a fresh stream through a publishing node, read from
@@ -226,12 +238,16 @@ fn pipeline(workload: &Workload, messages: u64) -> Result<(Duration, f64), Strin
     let key = workload.fresh_key("pipeline");
     // History as long as the run: a consumer that falls behind is then never owed a gap.
     let history = messages.to_string();
-    let (publisher, input) = publishing_node(workload, &key, &history)?;
-    let serving = workload.node(&key, &[])?;
+    let publishing = ["--source", "stdin", "--history", &history];
+    let mut publisher = workload.node(&key, &publishing, Stdio::piped())?;
+    let input = publisher
+        .take_stdin()
+        .ok_or("the publisher's stdin is piped")?;
+    let serving = workload.node(&key, &[], Stdio::null())?;
     let pids = [publisher.pid(), serving.pid(), workload.redis.pid()];
     let cpu = || -> Result<f64, String> {
         pids.iter()
-            .map(|&pid| system::cpu_seconds(pid).map_err(|e| e.to_string()))
+            .map(|&pid| cpu_seconds(pid).map_err(|e| e.to_string()))
             .sum()
     };
     let url = format!("{}?from=1", serving.url);
@@ -248,47 +264,9 @@ fn pipeline(workload: &Workload, messages: u64) -> Result<(Duration, f64), Strin
         writer
             .join()
             .map_err(|_| "the writer panicked".to_string())??;
-        drop(publisher);
         Ok((elapsed, cpu_after - cpu_before))
     }))
     .map_err(|_| format!("not done within {RUN_LIMIT:?}"))?
-}
-
-/// A node publishing its standard input into `key`, listening; and that input.
-fn publishing_node(
-    workload: &Workload,
-    key: &str,
-    history: &str,
-) -> Result<(Guard, ChildStdin), String> {
-    let log = workload.log(key);
-    let log_file =
-        std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let mut guard = Guard::spawn(
-        Command::new(&workload.servers.binaries.server)
-            .args(["--addr", "127.0.0.1:0", "--redis", &workload.redis.url()])
-            .args(["--stream", key, "--source", "stdin", "--history", history])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log_file),
-    )?;
-    let input = guard.child().stdin.take().ok_or("stdin is piped")?;
-    let stdout = guard.child().stdout.take().ok_or("stdout is piped")?;
-    let (line_tx, line_rx) = mpsc::channel();
-    // A thread, so that a node that never prints cannot hang the bench; it keeps the pipe open.
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = reader.read_line(&mut line);
-        let _ = line_tx.send(line);
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
-    });
-    match line_rx.recv_timeout(START_LIMIT) {
-        Ok(line) if line.starts_with("listening on ") => Ok((guard, input)),
-        other => Err(format!(
-            "the publishing node did not start ({other:?}); its log: {}",
-            crate::processes::tail(&log)
-        )),
-    }
 }
 
 /// Writes the lines `1` to `messages` into `input`.
@@ -300,72 +278,75 @@ fn write_lines(input: ChildStdin, messages: u64) -> Result<(), String> {
     out.flush().map_err(|e| format!("flushing the input: {e}"))
 }
 
-/// R2's rows: latency percentiles of both shapes, and the cost per delivery.
-fn fanout_rows(bench: &mut Bench, workload: &Workload, label: &str) -> (Vec<Row>, Vec<Row>) {
+/// R2's rows, for each shape: latency percentiles, and the cost per delivery.
+fn fanout_rows(bench: &mut Bench, workload: &Workload) -> (Vec<Row>, Vec<Row>) {
     let per_node = workload.sizes.per_node;
-    // [two nodes, one node]: p50, p99, max, and CPU per delivery.
-    let mut latency: [[Samples; 3]; 2] = Default::default();
-    let mut cost: [Samples; 2] = Default::default();
-    let mut notes = Vec::new();
-    for rep in 0..bench.plan.reps {
-        for (shape, nodes) in [(0, 2), (1, 1)] {
-            let consumers = 2 * per_node / nodes;
-            let what = format!("{label}: {nodes} node(s) x {consumers} rep {}", rep + 1);
+    let interval = bench.plan.fanout_interval.as_millis();
+    let mut rows = Vec::new();
+    let mut costs = Vec::new();
+    for nodes in [2, 1] {
+        let consumers = 2 * per_node / nodes;
+        let label = format!(
+            "R2 fan-out through Redis, --interval {interval}ms (prodcon.v1), {nodes} serving node(s) x {consumers} consumers"
+        );
+        let mut latency: [Samples; 3] = Default::default();
+        let mut cost = Samples::default();
+        let mut load = Samples::default();
+        let mut notes = Vec::new();
+        for rep in 0..bench.plan.reps {
+            let what = format!("{label} rep {}", rep + 1);
             match fanout(bench, workload, nodes, consumers) {
                 Ok(run) => {
                     for (i, fraction) in [0.5, 0.99, 1.0].into_iter().enumerate() {
                         if let Some(micros) = percentile(&run.latencies, fraction) {
-                            latency[shape][i].push(micros as f64 / 1000.0);
+                            latency[i].push(micros as f64 / 1000.0);
                         }
                     }
-                    if run.deliveries > 0 {
-                        cost[shape].push(run.cpu / run.deliveries as f64 * 1e6);
-                    }
+                    push_cost(&mut cost, run.cpu, run.deliveries);
                     if let Some(problem) = run.problem {
                         bench.failures.push(format!("{what}: {problem}"));
                     }
                     notes.push(format!(
-                        "{nodes} node(s): {} msgs per consumer in the window",
+                        "each consumer checked complete and in order, {} msgs in the window",
                         run.expected_each
                     ));
                 }
                 Err(error) => bench.failures.push(format!("{what}: {error}")),
             }
+            if let Some(now) = system::load_one_minute() {
+                load.push(now);
+            }
         }
-    }
-    let cell = |samples: &Samples| {
-        if samples.is_empty() {
-            Outcome::Missing("failed (see the failures)".into())
-        } else {
-            Outcome::Measured(samples.clone())
-        }
-    };
-    let rows = ["p50", "p99", "max"]
-        .iter()
-        .enumerate()
-        .map(|(i, name)| Row {
-            workload: format!("{label}: {name}"),
-            unit: Unit::Millis,
-            ours: cell(&latency[0][i]),
-            baseline: cell(&latency[1][i]),
-            notes: if i == 0 {
+        for (i, name) in ["p50", "p99", "max"].iter().enumerate() {
+            let note = if i == 0 {
                 format!(
-                    "latency from the publishing node's time stamp to receipt; every consumer checked complete and in order; {}",
+                    "latency from the publishing node's time stamp to receipt; {}",
                     join_notes(&notes)
                 )
             } else {
                 String::new()
-            },
-        })
-        .collect();
-    let cost_row = Row {
-        workload: format!("4 cost, nodes' CPU per delivery: {label}"),
-        unit: Unit::CpuPerMillion,
-        ours: cell(&cost[0]),
-        baseline: cell(&cost[1]),
-        notes: "utime+stime of the serving nodes over the window, per delivery".into(),
-    };
-    (rows, vec![cost_row])
+            };
+            let mut latency_row = row(
+                format!("{label}: {name}"),
+                Unit::Millis,
+                latency[i].clone(),
+                "failed",
+                &note,
+            );
+            latency_row.load = load.clone();
+            rows.push(latency_row);
+        }
+        let mut cost_row = row(
+            format!("4 cost, serving nodes' CPU per delivery: {label}"),
+            Unit::CpuPerMessage,
+            cost,
+            "failed",
+            "utime+stime of the serving nodes over the window, per delivery",
+        );
+        cost_row.load = load;
+        costs.push(cost_row);
+    }
+    (rows, costs)
 }
 
 /// What one R2 run gives, over all its nodes.
@@ -392,9 +373,10 @@ fn fanout(
 ) -> Result<FanoutRun, String> {
     let key = workload.fresh_key("fanout");
     let interval = format!("{}ms", bench.plan.fanout_interval.as_millis());
-    let _publisher = workload.node(&key, &["--source", "counter", "--interval", &interval])?;
+    let publishing = ["--source", "counter", "--interval", &interval];
+    let _publisher = workload.node(&key, &publishing, Stdio::null())?;
     let serving: Vec<ServerProcess> = (0..nodes)
-        .map(|_| workload.node(&key, &[]))
+        .map(|_| workload.node(&key, &[], Stdio::null()))
         .collect::<Result<_, _>>()?;
     let window = bench.plan.latency_window;
     let specs: Vec<(Spec, u32)> = serving

@@ -122,6 +122,10 @@ impl Engine for MemoryEngine {
         );
         stream::iter(owed).boxed()
     }
+
+    fn history_len(&self) -> usize {
+        self.history.len()
+    }
 }
 
 #[cfg(test)]

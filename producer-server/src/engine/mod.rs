@@ -33,4 +33,7 @@ pub trait Engine: Send + 'static {
 
     /// What a subscriber that asks from `from` is owed before the live messages from `until` on.
     fn replay(&self, from: u64, until: u64) -> Backlog;
+
+    /// How many messages it holds for replays now.
+    fn history_len(&self) -> usize;
 }

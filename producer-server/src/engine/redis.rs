@@ -191,4 +191,9 @@ impl Engine for RedisEngine {
             until,
         )
     }
+
+    fn history_len(&self) -> usize {
+        // Redis holds the history, not this node; asking it would cost a round trip per message.
+        0
+    }
 }

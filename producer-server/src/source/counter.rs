@@ -1,5 +1,6 @@
 //! The seed's producer: `1`, `2`, `3`, ... one per interval.
 
+use crate::metrics::Metrics;
 use crate::queue::{End, QueueSender};
 use crate::runtime;
 use async_tungstenite::tungstenite::Utf8Bytes;
@@ -45,13 +46,14 @@ pub fn source(interval: Duration) -> impl Stream<Item = Utf8Bytes> + Send {
 /// queue makes it wait: the seed's flow control, so a slow reader slows only its own counter.
 /// The queue holds each number's time stamp: the connection's outbox knows the numbers follow
 /// each other from `first`. Returns when the connection is gone, or the count is over.
-pub async fn feed(first: u64, interval: Duration, queue: QueueSender<u64>) {
+pub async fn feed(first: u64, interval: Duration, queue: QueueSender<u64>, metrics: Metrics) {
     let numbers = numbers(first, interval);
     futures::pin_mut!(numbers);
     while numbers.next().await.is_some() {
         if queue.send(now_micros()).await.is_err() {
             return;
         }
+        metrics.produced();
     }
     queue.end(End {
         code: close::NORMAL,

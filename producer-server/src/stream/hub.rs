@@ -42,7 +42,7 @@ const END_OF_STREAM_LIMIT: Duration = Duration::from_secs(10);
 /// come back for the rest: longer than consumer-client's longest pause between attempts.
 const RESUME_GRACE: Duration = Duration::from_secs(6);
 
-/// Messages taken in a row before the hub lets the writers run, when the engine never waits.
+/// Messages taken in a row, when the engine has them ready, before the hub lets the writers run.
 const BURST: usize = 32;
 
 /// One subscriber, as the hub sees it.
@@ -143,7 +143,6 @@ pub(super) async fn run<E: Engine>(
     };
     let stop = shutdown.wait().fuse();
     pin_mut!(stop);
-    let mut burst = 0;
     loop {
         let listeners = hub.attendance.len();
         // Tee: the next message only once everyone has room for it.
@@ -172,11 +171,25 @@ pub(super) async fn run<E: Engine>(
             Event::Left(id) => hub.left(id),
             Event::Message(Some(message)) => {
                 hub.publish(&message);
-                burst += 1;
-                if burst == BURST {
-                    burst = 0;
-                    runtime::yield_now().await;
+                // What the engine has ready goes out in one burst: the sessions, woken by the
+                // first message, then find the others in their queues and write them all in
+                // one go, instead of waking once a message.
+                for _ in 1..BURST {
+                    if !hub.stalls.is_empty() {
+                        break;
+                    }
+                    let listeners = hub.attendance.len();
+                    match hub.engine.next(listeners).now_or_never() {
+                        Some(Some(message)) => hub.publish(&message),
+                        Some(None) => {
+                            hub.end_of_stream();
+                            break;
+                        }
+                        None => break,
+                    }
                 }
+                // A source that is always ready must not keep the writers it feeds from running.
+                runtime::yield_now().await;
             }
             Event::Message(None) => hub.end_of_stream(),
             Event::Room(id, sent) => hub.room(id, sent),
@@ -201,10 +214,12 @@ impl<E: Engine> Hub<E> {
             log::info!("{peer}: asked from {from}, ahead of the stream (next is {live_edge}): it waits for it");
         }
         let backlog = if from < live_edge {
+            let metrics = self.config.metrics.clone();
             self.engine
                 .replay(from, live_edge)
                 .inspect(move |item| {
                     if let Outgoing::Lost(lost) = item {
+                        metrics.lost_range();
                         log::info!(
                             "{peer}: asked from {from}, but {lost} are no longer in history"
                         );
@@ -248,6 +263,8 @@ impl<E: Engine> Hub<E> {
 
     /// Queues `message` for every subscriber that wants it; a full queue stalls the hub.
     fn publish(&mut self, message: &Arc<Published>) {
+        self.config.metrics.produced();
+        self.config.metrics.history_size(self.engine.history_len());
         let mut gone = Vec::new();
         let mut full = Vec::new();
         for (&id, subscriber) in &mut self.subscribers {
@@ -325,6 +342,7 @@ impl<E: Engine> Hub<E> {
             count(self.config.queue.get(), "message"),
         );
         subscriber.queue.end(TOO_SLOW);
+        self.config.metrics.closed_slow();
     }
 
     /// The stream is over: every subscriber sends what it holds, then closes with 1000.

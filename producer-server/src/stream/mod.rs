@@ -3,7 +3,7 @@
 //! A consumer joins (from the live edge, or from `?from=N` with a replay first), receives at the
 //! pace of the slowest consumer, leaves, or is let go as too slow; the stream may end (standard
 //! input closed), and then the server exits once every consumer has all of it. All of this is
-//! decided by one task, the [`hub`], over an [`Engine`](crate::engine::Engine) that numbers and
+//! decided by one task, the hub (`hub.rs`), over an [`crate::engine::Engine`] that numbers and
 //! keeps the messages. The rest of the server holds a [`StreamHandle`] to join, and waits on
 //! [`Finished`] to know when the stream is done with. Which engine serves it, the in-memory one or
 //! a Redis stream shared with other nodes, is chosen by [`open`], before the server listens.
@@ -15,6 +15,7 @@ pub use engines::{open, OpenedEngine};
 
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::metrics::Metrics;
 use crate::queue::{queue, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
@@ -26,13 +27,15 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 /// How a stream treats its consumers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct StreamConfig {
     /// Messages each consumer's queue holds.
     pub queue: NonZeroUsize,
     /// How long a consumer's queue may stay full, holding everyone back, before that consumer is
     /// let go with 4000; zero lets a full consumer go at once.
     pub slow_timeout: Duration,
+    /// Where messages, history, slow consumers and lost ranges are counted.
+    pub metrics: Metrics,
 }
 
 /// A way to join the stream; one per connection.
@@ -88,11 +91,13 @@ impl StreamHandle {
 pub fn start_from(
     opened: OpenedEngine,
     config: &Config,
+    metrics: &Metrics,
     shutdown: ShutdownSignal,
 ) -> (StreamHandle, Finished) {
     let stream_config = StreamConfig {
         queue: config.queue,
         slow_timeout: config.slow_timeout,
+        metrics: metrics.clone(),
     };
     match opened {
         OpenedEngine::Memory(engine) => start(engine, stream_config, shutdown),

@@ -2,7 +2,7 @@
 //! temporary folder, without persistence; killed, and its folder removed, when dropped. And
 //! `redis-benchmark` against it, for the floor the Redis workload is read against.
 
-use crate::processes::Guard;
+use harness::process::Guard;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
