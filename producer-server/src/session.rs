@@ -250,12 +250,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
             let first = match outbox.try_next() {
                 Some(item) => item,
                 None => match self.wait(outbox).await {
-                    Ok(Some(item)) => {
-                        // Woken by the first of a burst: let its producer, on another thread,
-                        // queue the rest, so that they leave in this batch, not one by one.
-                        runtime::yield_now().await;
-                        item
-                    }
+                    Ok(Some(item)) => item,
                     Ok(None) => {
                         let end = outbox.end();
                         return match self.close(end.code, end.reason).await {

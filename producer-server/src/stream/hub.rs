@@ -170,23 +170,24 @@ pub(super) async fn run<E: Engine>(
             Event::NoMoreJoins => return,
             Event::Left(id) => hub.left(id),
             Event::Message(Some(message)) => {
-                hub.publish(&message);
-                // What the engine has ready goes out in one burst: the sessions, woken by the
-                // first message, then find the others in their queues and write them all in
-                // one go, instead of waking once a message.
-                for _ in 1..BURST {
-                    if !hub.stalls.is_empty() {
-                        break;
-                    }
-                    let listeners = hub.attendance.len();
-                    match hub.engine.next(listeners).now_or_never() {
-                        Some(Some(message)) => hub.publish(&message),
+                // What the engine has ready goes out as one burst, queued for each subscriber
+                // in a row: a session woken by the first finds the others in its queue and writes
+                // them all at once, instead of waking once a message.
+                let mut burst = vec![message];
+                let mut over = false;
+                while burst.len() < BURST {
+                    match hub.engine.next(hub.attendance.len()).now_or_never() {
+                        Some(Some(message)) => burst.push(message),
                         Some(None) => {
-                            hub.end_of_stream();
+                            over = true;
                             break;
                         }
                         None => break,
                     }
+                }
+                hub.publish(&burst);
+                if over {
+                    hub.end_of_stream();
                 }
                 // A source that is always ready must not keep the writers it feeds from running.
                 runtime::yield_now().await;
@@ -261,46 +262,59 @@ impl<E: Engine> Hub<E> {
         self.subscribers.remove(&id);
     }
 
-    /// Queues `message` for every subscriber that wants it; a full queue stalls the hub.
-    fn publish(&mut self, message: &Arc<Published>) {
-        self.config.metrics.produced();
+    /// Queues `burst` for every subscriber that wants it, in order; a full queue stalls the hub
+    /// until it has room for the rest.
+    fn publish(&mut self, burst: &[Arc<Published>]) {
+        for _ in burst {
+            self.config.metrics.produced();
+        }
         self.config.metrics.history_size(self.engine.history_len());
         let mut gone = Vec::new();
         let mut full = Vec::new();
         for (&id, subscriber) in &mut self.subscribers {
-            if message.seq() < subscriber.from {
-                continue;
-            }
-            match subscriber
-                .queue
-                .try_send(Outgoing::Message(Arc::clone(message)))
-            {
-                Ok(()) => {}
-                Err(Refused::Gone) => gone.push(id),
-                Err(Refused::Full(item)) if self.config.slow_timeout.is_zero() => {
-                    drop(item);
-                    full.push(id);
+            let from = subscriber.from;
+            let mut wanted = burst
+                .iter()
+                .filter(move |message| message.seq() >= from)
+                .map(|message| Outgoing::Message(Arc::clone(message)));
+            while let Some(item) = wanted.next() {
+                match subscriber.queue.try_send(item) {
+                    Ok(()) => continue,
+                    Err(Refused::Gone) => gone.push(id),
+                    Err(Refused::Full(_)) if self.config.slow_timeout.is_zero() => full.push(id),
+                    Err(Refused::Full(item)) => {
+                        subscriber.stalled = true;
+                        let room = subscriber.queue.items();
+                        let rest: Vec<Outgoing> = std::iter::once(item).chain(wanted).collect();
+                        self.stalls.push(
+                            async move {
+                                for item in rest {
+                                    if room.send_async(item).await.is_err() {
+                                        return (id, false);
+                                    }
+                                }
+                                (id, true)
+                            }
+                            .boxed(),
+                        );
+                    }
                 }
-                Err(Refused::Full(item)) => {
-                    subscriber.stalled = true;
-                    let room = subscriber.queue.items();
-                    self.stalls
-                        .push(async move { (id, room.send_async(item).await.is_ok()) }.boxed());
-                }
+                break;
             }
         }
         for id in gone {
             self.subscribers.remove(&id);
         }
+        let at = burst.last().map_or(0, |message| message.seq());
         for id in full {
-            self.let_go_as_slow(id, message.seq());
+            self.let_go_as_slow(id, at);
         }
         if !self.stalls.is_empty() && self.stall_deadline.is_terminated() {
             self.stall_deadline = timer(self.config.slow_timeout);
         }
     }
 
-    /// A stalled subscriber took the message (`sent`), or is gone.
+    /// A stalled subscriber took the rest of the burst (`sent`), or is gone.
     fn room(&mut self, id: u64, sent: bool) {
         match self.subscribers.get_mut(&id) {
             Some(subscriber) if sent => subscriber.stalled = false,
