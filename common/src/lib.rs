@@ -11,12 +11,13 @@
 //! Invariant: this crate does no I/O and knows no async runtime, so it is easy to test and to fuzz.
 #![deny(missing_docs)]
 
+mod canonical;
 pub mod close;
 pub mod frame;
 pub mod printable;
 pub mod resume;
 pub mod subprotocol;
 
-pub use frame::{encode_message, DecodeError, Envelope, LostRange, ServerFrame};
+pub use frame::{encode_message, DecodeError, Envelope, FrameRef, LostRange, ServerFrame};
 pub use printable::{printable, printable_bytes, Printable};
 pub use subprotocol::Format;

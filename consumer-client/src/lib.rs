@@ -3,8 +3,11 @@
 //! # Layout
 //! - `main.rs`: the command line and the exit code; calls [`run`].
 //! - [`options`]: the command-line options.
-//! - [`connection`]: the URL, the TCP connection, the handshake, the subprotocol.
-//! - [`consume`]: one connection's frames: decoding, ordering, printing, silence.
+//! - [`connection`]: the URL, the TCP connection, the handshake, the subprotocol, the limits.
+//! - [`consume`]: one connection's frames: decoding, ordering, printing.
+//! - [`pacing`]: when to read again: at once, or after a short pause while messages trickle.
+//! - [`watchdog`]: when to give up on a server: silent, or not reading what it is owed.
+//! - [`rotation`]: which of the URLs given to try next.
 //! - [`backoff`]: the pauses between reconnections.
 //! - [`output`]: batched printing, flushed whenever the stream pauses.
 //! - [`error`]: every reason to stop, each a one-line message.
@@ -16,7 +19,10 @@ pub mod consume;
 pub mod error;
 pub mod options;
 pub mod output;
+pub mod pacing;
+pub mod rotation;
 pub mod runtime;
+pub mod watchdog;
 
 use backoff::Backoff;
 use common::close;
@@ -25,29 +31,41 @@ use consume::{Limits, Notices, Progress, Stop};
 use error::ClientError;
 use options::Options;
 use output::Printer;
+use rotation::Rotation;
 use std::process::ExitCode;
 
-/// Consumes the stream at `options.url` and says how it ended: the exit code, and on failure one
-/// line on stderr naming the URL and the cause.
+/// Consumes the stream at `options.urls` and says how it ended: the exit code, and on failure
+/// one line on stderr naming the URL and the cause.
 pub async fn run(options: Options) -> ExitCode {
     match consume_stream(&options).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(ClientError::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+        Err(Failure {
+            error: ClientError::Output(error),
+            ..
+        }) if error.kind() == std::io::ErrorKind::BrokenPipe => {
             // Whoever read our output has stopped reading (as `| head` does): not a failure.
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("consumer-client: {}: {error}", options.url);
+        Err(Failure { target, error }) => {
+            eprintln!("consumer-client: {target}: {error}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Consumes the stream, connecting again after each drop when `--reconnect` asks for it.
-async fn consume_stream(options: &Options) -> Result<(), ClientError> {
-    let target = Target::parse(&options.url)?;
+/// Why consuming ended, and at which URL.
+struct Failure<'a> {
+    /// The URL whose connection failed last.
+    target: &'a Target,
+    /// What went wrong there.
+    error: ClientError,
+}
+
+/// Consumes the stream. At start each URL is tried in turn until one answers; with
+/// `--reconnect`, after each drop too, resuming after the last message printed.
+async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
+    let mut rotation = Rotation::new(&options.urls);
     let mut printer = Printer::new(std::io::stdout().lock(), options.json);
-    let mut notices = Stderr { url: &options.url };
     let mut progress = Progress {
         printed: 0,
         expected: options.from,
@@ -57,32 +75,61 @@ async fn consume_stream(options: &Options) -> Result<(), ClientError> {
         silence: options.silence_timeout,
     };
     let mut backoff = Backoff::default();
+    // Until a connection opens, a URL that does not answer is passed over for the next one.
+    let mut started = false;
     loop {
+        let target = rotation.current();
+        let fail = |error| Failure { target, error };
         let printed_before = progress.printed;
-        let outcome =
-            match connection::connect(&target, progress.expected, options.silence_timeout).await {
-                Ok(connection) => {
-                    consume::consume(
-                        connection,
-                        &mut progress,
-                        &mut printer,
-                        &mut notices,
-                        limits,
-                    )
-                    .await
+        let reason = match connection::connect(target, progress.expected, limits.silence).await {
+            Err(error) => error,
+            Ok(connection) => {
+                started = true;
+                let mut notices = Stderr { target };
+                let outcome =
+                    consume::consume(connection, &mut progress, &mut printer, &mut notices, limits)
+                        .await;
+                printer.flush().map_err(|e| fail(ClientError::Output(e)))?;
+                match outcome {
+                    Ok(Stop::CountReached) => return Ok(()),
+                    // A server going away (1001) may well come back: worth waiting for when asked.
+                    Ok(Stop::ServerClosed(info))
+                        if options.reconnect && info.code == close::GOING_AWAY =>
+                    {
+                        ClientError::Closed(info)
+                    }
+                    Ok(Stop::ServerClosed(_)) => return Ok(()),
+                    Err(error) => error,
                 }
-                Err(error) => Err(error),
-            };
-        printer.flush().map_err(ClientError::Output)?;
-        let reason = match outcome {
-            Ok(Stop::CountReached) => return Ok(()),
-            // A server going away (1001) may well come back: worth waiting for when asked to.
-            Ok(Stop::ServerClosed(info)) if options.reconnect && info.code == close::GOING_AWAY => {
-                ClientError::Closed(info)
             }
-            Ok(Stop::ServerClosed(_)) => return Ok(()),
-            Err(error) if options.reconnect && error.is_transient() => error,
-            Err(error) => return Err(error),
+        };
+        if matches!(reason, ClientError::Output(_)) {
+            return Err(fail(reason));
+        }
+        let go_on = if options.reconnect {
+            if !reason.is_transient() {
+                // It will say the same next time: ask the others only.
+                rotation.drop_current();
+            }
+            rotation.advance()
+        } else if !started {
+            rotation.drop_current();
+            rotation.advance()
+        } else {
+            false
+        };
+        if !go_on {
+            return Err(fail(reason));
+        }
+        let next = rotation.current();
+        if !options.reconnect {
+            eprintln!("consumer-client: {target}: {reason}; trying {next}");
+            continue;
+        }
+        let to = if rotation.has_several() {
+            format!(" to {next}")
+        } else {
+            String::new()
         };
         if progress.printed > printed_before {
             backoff.reset();
@@ -91,10 +138,7 @@ async fn consume_stream(options: &Options) -> Result<(), ClientError> {
         let from = progress
             .expected
             .map_or("the live edge".to_string(), |seq| seq.to_string());
-        eprintln!(
-            "consumer-client: {}: {reason}; reconnecting in {pause:.1?} from {from}",
-            options.url
-        );
+        eprintln!("consumer-client: {target}: {reason}; reconnecting in {pause:.1?}{to} from {from}");
         runtime::sleep(pause).await;
     }
 }
@@ -102,7 +146,7 @@ async fn consume_stream(options: &Options) -> Result<(), ClientError> {
 /// Reports the stream's notices as lines on stderr.
 struct Stderr<'a> {
     /// The server's URL, named in every line.
-    url: &'a str,
+    target: &'a Target,
 }
 
 impl Notices for Stderr<'_> {
@@ -110,7 +154,7 @@ impl Notices for Stderr<'_> {
         let count = range.len();
         eprintln!(
             "consumer-client: {}: lost {count} messages, {range}: {why}",
-            self.url
+            self.target
         );
     }
 }
