@@ -1,4 +1,5 @@
 use consumer_client::{options::Options, runtime};
+use std::io::Write;
 use std::process::ExitCode;
 use structopt::clap::ErrorKind;
 use structopt::StructOpt;
@@ -12,7 +13,8 @@ fn main() -> ExitCode {
                 ErrorKind::HelpDisplayed | ErrorKind::VersionDisplayed
             ) =>
         {
-            println!("{}", e.message);
+            // A reader that stops early (`--help | head`) is no failure.
+            let _ = writeln!(std::io::stdout(), "{}", e.message);
             return ExitCode::SUCCESS;
         }
         Err(e) => {

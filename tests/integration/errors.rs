@@ -34,16 +34,26 @@ fn client_with_nothing_listening_names_the_address() {
 }
 
 #[test]
-fn client_rejects_bad_arguments_in_one_line() {
+fn client_rejects_bad_arguments_with_exit_code_2_in_one_line() {
     for args in [
         vec!["--from", "0"],
         vec!["--count", "many"],
-        vec!["http://x/"],
+        vec!["http://127.0.0.1:8765/"],
+        vec!["nonsense"],
+        vec!["ws://127.0.0.1:9/", "wss://127.0.0.1:9/"],
     ] {
         let run = run_client(&args, LIMIT);
-        assert_ne!(run.status.code(), Some(0), "{args:?}: {run:?}");
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {run:?}");
         let line = one_line(&run.stderr);
         assert!(line.starts_with("consumer-client: "), "{line}");
+    }
+}
+
+#[test]
+fn a_bad_url_is_answered_with_what_a_valid_one_looks_like() {
+    for url in ["nonsense", "http://127.0.0.1:8765/"] {
+        let run = run_client(&[url], LIMIT);
+        assert!(one_line(&run.stderr).contains("ws://"), "{url}: {run:?}");
     }
 }
 

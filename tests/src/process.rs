@@ -159,8 +159,10 @@ impl ClientRun {
 pub struct RunningClient {
     /// The process.
     child: Child,
-    /// Its stdout, read to the end on a thread.
-    stdout: thread::JoinHandle<String>,
+    /// Its stdout, collected as it comes, so that a test can act once some lines are out.
+    stdout: Arc<Mutex<String>>,
+    /// The thread collecting stdout, which ends with the process's stdout.
+    stdout_reader: thread::JoinHandle<()>,
     /// Its stderr, collected as it comes.
     stderr: Arc<Mutex<String>>,
     /// The thread collecting stderr, which ends with the process's stderr.
@@ -177,18 +179,38 @@ impl RunningClient {
             .stderr(Stdio::piped())
             .spawn()
             .expect("consumer-client starts");
-        let mut out = child.stdout.take().expect("stdout is piped");
-        let stdout = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = out.read_to_string(&mut text);
-            text
-        });
+        let (stdout, stdout_reader) = collect(child.stdout.take().expect("stdout is piped"));
         let (stderr, stderr_reader) = collect(child.stderr.take().expect("stderr is piped"));
         RunningClient {
             child,
             stdout,
+            stdout_reader,
             stderr,
             stderr_reader,
+        }
+    }
+
+    /// The process id, to read its memory from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many lines it has printed on stdout so far.
+    pub fn lines_so_far(&self) -> usize {
+        self.stdout.lock().unwrap().matches('\n').count()
+    }
+
+    /// Waits until it has printed at least `count` lines, at most `limit`; panics if it does not.
+    pub fn wait_for_lines(&self, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.lines_so_far() < count {
+            assert!(
+                Instant::now() < deadline,
+                "consumer-client printed {} lines, not {count}, within {limit:?}; stderr:\n{}",
+                self.lines_so_far(),
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -215,11 +237,11 @@ impl RunningClient {
                 self.stderr()
             );
         };
-        let stdout = self.stdout.join().unwrap_or_default();
+        let _ = self.stdout_reader.join();
         let _ = self.stderr_reader.join();
         ClientRun {
             status,
-            stdout,
+            stdout: self.stdout.lock().unwrap().clone(),
             stderr: self.stderr.lock().unwrap().clone(),
         }
     }
@@ -230,19 +252,21 @@ pub fn run_client(args: &[&str], limit: Duration) -> ClientRun {
     RunningClient::start(args).finish(limit)
 }
 
-/// Collects everything `source` says into a shared string, on a thread of its own that ends
-/// with `source`.
+/// Collects everything `source` says into a shared string, byte for byte (invalid UTF-8 aside),
+/// on a thread of its own that ends with `source`.
 pub(crate) fn collect(
     source: impl Read + Send + 'static,
 ) -> (Arc<Mutex<String>>, thread::JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
     let reader = thread::spawn(move || {
-        for line in BufReader::new(source).lines() {
-            let Ok(line) = line else { break };
-            let mut text = sink.lock().unwrap();
-            text.push_str(&line);
-            text.push('\n');
+        let mut source = BufReader::new(source);
+        let mut line = Vec::new();
+        // Line by line, so that a reader never sees half a line; each kept as it came,
+        // carriage returns included.
+        while matches!(source.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&line));
+            line.clear();
         }
     });
     (text, reader)
