@@ -13,9 +13,7 @@ pub(crate) fn read(text: &str) -> Option<(u64, u64, &str)> {
     let (seq, rest) = number(rest)?;
     let rest = rest.strip_prefix(r#","time":"#)?;
     let (time, rest) = number(rest)?;
-    let data = rest
-        .strip_prefix(r#","data":""#)?
-        .strip_suffix(r#""}"#)?;
+    let data = rest.strip_prefix(r#","data":""#)?.strip_suffix(r#""}"#)?;
     // A quote or a backslash would end the string or start an escape; raw control characters
     // are not JSON at all.
     if data.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
@@ -31,7 +29,9 @@ fn number(text: &str) -> Option<(u64, &str)> {
     let mut len = 0;
     while let Some(digit) = bytes.get(len).filter(|b| b.is_ascii_digit()) {
         // Too many digits for a u64: serde_json will say so.
-        value = value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+        value = value
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
         len += 1;
     }
     // JSON writes no leading zero, and a number has at least one digit.

@@ -4,11 +4,11 @@ use crate::error::ClientError;
 use crate::runtime::{self, TcpStream};
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
+use async_tungstenite::tungstenite::handshake::client::Response;
 use async_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::handshake::client::Response;
 use common::{frame::MAX_FRAME_LEN, printable, resume, subprotocol, Format};
 use std::fmt;
 use std::time::Duration;
@@ -215,7 +215,10 @@ fn rejection(error: WsError) -> ClientError {
         WsError::Io(error) => ClientError::Connect(error),
         WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
             SubProtocolError::InvalidSubProtocol,
-        )) => ClientError::Unoffered(format!("a subprotocol other than {}", subprotocol::PRODCON_V1)),
+        )) => ClientError::Unoffered(format!(
+            "a subprotocol other than {}",
+            subprotocol::PRODCON_V1
+        )),
         WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
             SubProtocolError::ServerSentSubProtocolNoneRequested,
         )) => ClientError::Unoffered("a subprotocol, when offered none".into()),

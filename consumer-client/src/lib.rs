@@ -75,7 +75,8 @@ async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
         silence: options.silence_timeout,
     };
     let mut backoff = Backoff::default();
-    // Until a connection opens, a URL that does not answer is passed over for the next one.
+    // Whether a connection has opened: until then, a URL that does not answer is passed over
+    // for the next one even without --reconnect.
     let mut started = false;
     loop {
         let target = rotation.current();
@@ -86,9 +87,14 @@ async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
             Ok(connection) => {
                 started = true;
                 let mut notices = Stderr { target };
-                let outcome =
-                    consume::consume(connection, &mut progress, &mut printer, &mut notices, limits)
-                        .await;
+                let outcome = consume::consume(
+                    connection,
+                    &mut progress,
+                    &mut printer,
+                    &mut notices,
+                    limits,
+                )
+                .await;
                 printer.flush().map_err(|e| fail(ClientError::Output(e)))?;
                 match outcome {
                     Ok(Stop::CountReached) => return Ok(()),
@@ -106,19 +112,18 @@ async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
         if matches!(reason, ClientError::Output(_)) {
             return Err(fail(reason));
         }
-        let go_on = if options.reconnect {
-            if !reason.is_transient() {
-                // It will say the same next time: ask the others only.
-                rotation.drop_current();
-            }
-            rotation.advance()
-        } else if !started {
+        // Without --reconnect each URL gets one try at start, and the first stream to end is
+        // the end.
+        if !options.reconnect && started {
+            return Err(fail(reason));
+        }
+        // A URL that has had its one try, or refused for good (it will say the same next
+        // time), is not asked again.
+        let left_out = !options.reconnect || !reason.is_transient();
+        if left_out {
             rotation.drop_current();
-            rotation.advance()
-        } else {
-            false
-        };
-        if !go_on {
+        }
+        if !rotation.advance() {
             return Err(fail(reason));
         }
         let next = rotation.current();
@@ -126,11 +131,6 @@ async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
             eprintln!("consumer-client: {target}: {reason}; trying {next}");
             continue;
         }
-        let to = if rotation.has_several() {
-            format!(" to {next}")
-        } else {
-            String::new()
-        };
         if progress.printed > printed_before {
             backoff.reset();
         }
@@ -138,7 +138,15 @@ async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
         let from = progress
             .expected
             .map_or("the live edge".to_string(), |seq| seq.to_string());
-        eprintln!("consumer-client: {target}: {reason}; reconnecting in {pause:.1?}{to} from {from}");
+        let left_out = if left_out { "; leaving it out" } else { "" };
+        let to = if rotation.has_several() {
+            format!(" to {next}")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "consumer-client: {target}: {reason}{left_out}; reconnecting in {pause:.1?}{to} from {from}"
+        );
         runtime::sleep(pause).await;
     }
 }

@@ -18,7 +18,10 @@ pub struct Rotation<'a> {
 impl<'a> Rotation<'a> {
     /// Starts with the first of `targets`, which must not be empty.
     pub fn new(targets: &'a [Target]) -> Self {
-        assert!(!targets.is_empty(), "at least one URL, the default if none is given");
+        assert!(
+            !targets.is_empty(),
+            "at least one URL, the default if none is given"
+        );
         Rotation {
             targets,
             usable: vec![true; targets.len()],

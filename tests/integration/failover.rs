@@ -30,13 +30,7 @@ fn dead_url() -> String {
 fn a_node_killed_mid_stream_is_replaced_by_the_next_with_no_gap_and_no_repeat() {
     let mut first = Server::start(&["--interval", "20ms"]);
     let second = Server::start(&["--interval", "20ms"]);
-    let client = RunningClient::start(&[
-        &first.url,
-        &second.url,
-        "--reconnect",
-        "--count",
-        "80",
-    ]);
+    let client = RunningClient::start(&[&first.url, &second.url, "--reconnect", "--count", "80"]);
     client.wait_for_lines(20, LIMIT);
     first.signal("KILL");
     first.wait_exit(LIMIT);
@@ -68,7 +62,11 @@ fn without_reconnect_a_drop_mid_stream_is_the_end_even_with_other_urls() {
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     let printed = run.lines();
-    assert_eq!(printed, numbers(printed.len() as u64), "nothing from the second node");
+    assert_eq!(
+        printed,
+        numbers(printed.len() as u64),
+        "nothing from the second node"
+    );
 }
 
 #[test]
@@ -78,5 +76,8 @@ fn with_no_url_answering_the_client_says_so_for_each_and_exits_1() {
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{}", run.stderr);
-    assert!(lines[0].contains(&first) && lines[1].contains(&second), "{lines:?}");
+    assert!(
+        lines[0].contains(&first) && lines[1].contains(&second),
+        "{lines:?}"
+    );
 }

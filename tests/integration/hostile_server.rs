@@ -282,7 +282,10 @@ fn a_server_that_floods_pings_and_never_reads_cannot_grow_the_client() {
         thread::sleep(Duration::from_millis(10));
     }
     let run = client.finish(LIMIT);
-    assert!(samples >= 20, "the flood was not watched for long: {samples} samples");
+    assert!(
+        samples >= 20,
+        "the flood was not watched for long: {samples} samples"
+    );
     assert!(
         peak <= baseline + 1024,
         "resident memory grew from {baseline} KiB to {peak} KiB"

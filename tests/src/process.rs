@@ -265,7 +265,9 @@ pub(crate) fn collect(
         // Line by line, so that a reader never sees half a line; each kept as it came,
         // carriage returns included.
         while matches!(source.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&line));
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&line));
             line.clear();
         }
     });
