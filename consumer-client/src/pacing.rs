@@ -55,3 +55,36 @@ impl Pacer {
         Poll::Ready(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::task::noop_waker;
+
+    #[test]
+    fn a_small_batch_starts_a_pause_and_a_large_one_does_not() {
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut pacer = Pacer::default();
+        assert!(!pacer.drained(), "nothing read, nothing to flush");
+        assert!(pacer.poll_resume(&mut cx).is_ready());
+
+        pacer.frame();
+        assert!(pacer.drained());
+        assert!(
+            pacer.poll_resume(&mut cx).is_pending(),
+            "one message: pause"
+        );
+        runtime::block_on(futures::future::poll_fn(|cx| pacer.poll_resume(cx)));
+        assert!(pacer.poll_resume(&mut cx).is_ready(), "the pause ends");
+
+        for _ in 0..SMALL_BATCH {
+            pacer.frame();
+        }
+        assert!(pacer.drained());
+        assert!(
+            pacer.poll_resume(&mut cx).is_ready(),
+            "a full batch: no pause"
+        );
+    }
+}

@@ -106,3 +106,54 @@ impl Watchdog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pongs_left_unread_past_the_limit_end_the_connection() {
+        let mut watchdog = Watchdog::new(Duration::from_millis(20));
+        assert!(watchdog.pongs(false).is_ok(), "owed from now on");
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(matches!(
+            watchdog.pongs(false),
+            Err(ClientError::NotReading(_))
+        ));
+        assert!(watchdog.pongs(true).is_ok(), "read at last: owed nothing");
+        assert!(!watchdog.owes_pongs());
+    }
+
+    #[test]
+    fn silence_is_told_from_a_stream_that_never_runs_dry() {
+        let limit = Duration::from_millis(30);
+        // Frames keep coming and the socket never runs dry: not silent.
+        let mut flowing = Watchdog::new(limit);
+        let started = Instant::now();
+        let outcome = runtime::block_on(runtime::timeout(
+            limit * 3,
+            futures::future::poll_fn(|cx| {
+                flowing.frame();
+                flowing.poll_expired(cx)
+            }),
+        ));
+        assert!(
+            outcome.is_none(),
+            "{outcome:?} after {:?}",
+            started.elapsed()
+        );
+        // Nothing at all: silent once the limit has passed.
+        let mut silent = Watchdog::new(limit);
+        let outcome = runtime::block_on(futures::future::poll_fn(|cx| silent.poll_expired(cx)));
+        assert!(matches!(outcome, ClientError::Silent(_)));
+    }
+
+    #[test]
+    fn no_limit_means_no_timer() {
+        let mut watchdog = Watchdog::new(Duration::ZERO);
+        assert!(watchdog.pongs(false).is_ok());
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(watchdog.poll_expired(&mut cx).is_pending());
+    }
+}
