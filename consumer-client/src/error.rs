@@ -74,7 +74,8 @@ impl ClientError {
             | ClientError::Silent(_)
             | ClientError::NotReading(_)
             | ClientError::Handshake(_)
-            // Built only for closes that are not a normal end of the stream.
+            // Built only for closes worth retrying after: not a normal end of the stream, or a
+            // server going away (1001) when asked to reconnect.
             | ClientError::Closed(_) => true,
             ClientError::Rejected { status, .. } => status.starts_with("503"),
             _ => false,
