@@ -6,6 +6,9 @@ Like tests/python/seed_producer.py (str(count) once per interval, counting per c
 what the benchmark needs on top: a client offering the subprotocol prodcon.v1 gets the envelope
 {"seq":N,"time":MICROS,"data":"N"} (time stamped when the message is made, so that consumers can
 measure latency), and --broadcast sends one counter to every client, with websockets' broadcast().
+At interval 0 the broadcast waits for every connection whose write buffer is past its high-water
+mark (broadcast() itself never waits), so that the counter goes at the pace of the slowest
+consumer, as the other servers of the bench do.
 Listens on 127.0.0.1, port 0, and prints "listening on ws://127.0.0.1:PORT/" once it accepts.
 """
 import asyncio
@@ -64,6 +67,11 @@ async def hub():
             broadcast(json_clients, envelope(count))
         if plain_clients:
             broadcast(plain_clients, str(count))
+        if INTERVAL == 0:
+            # drain() is what send() awaits; `paused` is set past the high-water mark.
+            slow = [ws for ws in json_clients | plain_clients if ws.paused]
+            if slow:
+                await asyncio.gather(*(ws.drain() for ws in slow), return_exceptions=True)
 
 
 async def main():

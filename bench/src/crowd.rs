@@ -2,7 +2,6 @@
 //! measurement window once all are in, stopping them, and adding up what they received.
 
 use crate::consumers::{self, Clock, Tally, Window};
-use crate::system;
 use crate::ws_client;
 use async_std::task;
 use common::frame::now_micros;
@@ -132,7 +131,7 @@ pub async fn run(spec: &Spec, server_pid: u32) -> Result<Summary, String> {
     }
     let connect_time = began.elapsed();
     task::sleep(spec.settle).await;
-    let cpu_before = system::cpu_seconds(server_pid).map_err(|e| e.to_string())?;
+    let cpu_before = harness::proc_stats::cpu_seconds(server_pid).map_err(|e| e.to_string())?;
     let start = now_micros();
     let started = Instant::now();
     window.set(start, start + spec.window.as_micros() as u64);
@@ -150,7 +149,7 @@ pub async fn run(spec: &Spec, server_pid: u32) -> Result<Summary, String> {
         tallies.push(handle.await);
     }
     let measured_for = started.elapsed();
-    let cpu_after = system::cpu_seconds(server_pid).map_err(|e| e.to_string())?;
+    let cpu_after = harness::proc_stats::cpu_seconds(server_pid).map_err(|e| e.to_string())?;
     stopper.cancel().await;
     let mut summary = add_up(tallies, spec.clock);
     summary.server_cpu = cpu_after - cpu_before;

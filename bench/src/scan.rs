@@ -29,7 +29,10 @@ pub enum Frame {
 /// Reads a text frame received in `format`; `None` when it is not a counter's frame.
 pub fn read(format: Format, text: &str) -> Option<Frame> {
     match format {
+        // A line-oriented server (websocat) may keep the line's newline.
         Format::Plain => text
+            .strip_suffix('\n')
+            .unwrap_or(text)
             .parse()
             .ok()
             .map(|seq| Frame::Message { seq, time: None }),
@@ -95,6 +98,10 @@ mod tests {
 
     #[test]
     fn lost_notices_and_plain_frames() {
+        assert_eq!(
+            read(Format::Plain, "8\n"),
+            Some(Frame::Message { seq: 8, time: None })
+        );
         let lost = LostRange { first: 2, last: 5 }.encode();
         assert_eq!(
             read(Format::JsonV1, &lost),
@@ -120,5 +127,7 @@ mod tests {
             assert_eq!(read(Format::JsonV1, bad), None, "{bad}");
         }
         assert_eq!(read(Format::Plain, "1a"), None);
+        assert_eq!(read(Format::Plain, "\n"), None);
+        assert_eq!(read(Format::Plain, "1\n\n"), None);
     }
 }

@@ -5,6 +5,9 @@
 pub struct Samples {
     /// One value per repetition, in the order measured.
     values: Vec<f64>,
+    /// Repetitions too short for the clock that measures them (CPU time comes in 10 ms ticks):
+    /// they give no value, and a row with nothing else says so instead of printing 0.
+    too_short: usize,
 }
 
 impl Samples {
@@ -13,9 +16,19 @@ impl Samples {
         self.values.push(value);
     }
 
+    /// Counts a repetition that was too short to measure.
+    pub fn push_too_short(&mut self) {
+        self.too_short += 1;
+    }
+
     /// Whether no repetition gave a value.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// Whether no repetition gave a value, and some were too short to measure.
+    pub fn only_too_short(&self) -> bool {
+        self.values.is_empty() && self.too_short > 0
     }
 
     /// How many repetitions gave a value.

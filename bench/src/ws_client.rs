@@ -6,6 +6,11 @@ use async_tungstenite::tungstenite::http::HeaderValue;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
 use common::{subprotocol, Format};
+use futures::StreamExt;
+use std::time::Duration;
+
+/// Handshakes in flight at once, below the servers' accept backlogs (see `crowd`).
+const CONNECTING_AT_ONCE: usize = 64;
 
 /// An open connection.
 pub type Ws = WebSocketStream<TcpStream>;
@@ -39,4 +44,29 @@ pub async fn connect(url: &str, format: Format, read_buffer: usize) -> Result<Ws
             .await
             .map_err(|e| format!("handshake with {url} failed: {e}"))?;
     Ok(ws)
+}
+
+/// Opens `n` connections to `url` in `format`, a few at a time, within `limit`; fails with the
+/// first error if any connection fails.
+pub async fn open_many(
+    url: &str,
+    format: Format,
+    n: usize,
+    read_buffer: usize,
+    limit: Duration,
+) -> Result<Vec<Ws>, String> {
+    let opened = async_std::future::timeout(limit, async {
+        futures::stream::iter(0..n)
+            .map(|_| connect(url, format, read_buffer))
+            .buffer_unordered(CONNECTING_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await
+    })
+    .await
+    .map_err(|_| format!("{n} connections did not open within {limit:?}"))?;
+    let failed = opened.iter().filter(|ws| ws.is_err()).count();
+    opened
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|first| format!("{failed} of {n} connections failed, the first: {first}"))
 }

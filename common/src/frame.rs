@@ -72,20 +72,20 @@ impl LostRange {
         serde_json::to_string(&LostNotice { lost: *self }).expect("a lost range always serializes")
     }
 
-    /// How many messages the range covers.
-    pub fn len(&self) -> u64 {
+    /// How many messages the range covers: at least one, its first.
+    pub fn count(&self) -> u64 {
         self.last - self.first + 1
-    }
-
-    /// Never true: a range holds at least its first sequence number.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
+/// Written for people: `202352-644081`, or `5` for a range of one.
 impl std::fmt::Display for LostRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}..={}", self.first, self.last)
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
     }
 }
 
@@ -278,7 +278,9 @@ mod tests {
             ServerFrame::decode(&lost.encode()),
             Ok(ServerFrame::Lost(lost))
         );
-        assert_eq!(lost.len(), 7);
+        assert_eq!(lost.count(), 7);
+        assert_eq!(lost.to_string(), "3-9");
+        assert_eq!(LostRange { first: 5, last: 5 }.to_string(), "5");
     }
 
     #[test]

@@ -7,17 +7,23 @@
 //! - [`resume`]: the `from` query parameter, read by the server and written by the client.
 //! - [`close`]: the close codes the project sends, with their meaning.
 //! - [`printable`]: peer-chosen text made safe for a terminal or a log line.
+//! - [`plural`]: counts in sentences people read ("1 connection", "3 connections").
+//! - [`cli`]: what both command lines share: the answer to a bad one, and durations.
 //!
-//! Invariant: this crate does no I/O and knows no async runtime, so it is easy to test and to fuzz.
+//! Invariant: this crate knows no async runtime and does no I/O, but for [`cli::parse_args`]
+//! writing the answer to a command line that does not parse; the rest is easy to test and fuzz.
 #![deny(missing_docs)]
 
 mod canonical;
+pub mod cli;
 pub mod close;
 pub mod frame;
+pub mod plural;
 pub mod printable;
 pub mod resume;
 pub mod subprotocol;
 
 pub use frame::{encode_message, DecodeError, Envelope, FrameRef, LostRange, ServerFrame};
+pub use plural::count;
 pub use printable::{printable, printable_bytes, Printable};
 pub use subprotocol::Format;

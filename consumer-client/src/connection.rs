@@ -2,6 +2,7 @@
 
 use crate::error::ClientError;
 use crate::runtime::{self, TcpStream};
+use crate::tls::{self, Stream};
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use async_tungstenite::tungstenite::handshake::client::Response;
@@ -10,6 +11,7 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
 use common::{frame::MAX_FRAME_LEN, printable, resume, subprotocol, Format};
+use futures_rustls::TlsConnector;
 use std::fmt;
 use std::time::Duration;
 
@@ -30,7 +32,7 @@ const EXTENSIONS_HEADER: &str = "Sec-WebSocket-Extensions";
 /// An open connection and how its frames are to be read.
 pub struct Connection {
     /// The WebSocket.
-    pub ws: WebSocketStream<TcpStream>,
+    pub ws: WebSocketStream<Stream>,
     /// What the server chose: JSON envelopes, or the data alone.
     pub format: Format,
 }
@@ -46,30 +48,28 @@ pub struct Target {
     host: String,
     /// Port to connect to.
     port: u16,
+    /// Whether the URL is `wss://`: the connection then runs TLS with the client [`tls::connector`]
+    /// built once for every such URL.
+    secure: bool,
 }
 
 impl Target {
-    /// Checks that `url` is a `ws://` URL this client can connect to.
+    /// Checks that `url` is a `ws://` or `wss://` URL this client can connect to.
     pub fn parse(url: &str) -> Result<Target, ClientError> {
         let uri: Uri = url.parse().map_err(|e| {
             ClientError::BadUrl(format!(
                 "not a URL ({e}); write one such as ws://127.0.0.1:8765/"
             ))
         })?;
-        match uri.scheme_str() {
-            Some("ws") => {}
-            Some("wss") => {
-                return Err(ClientError::BadUrl(
-                    "wss:// is not supported; use ws://, or a TLS proxy in front of the server"
-                        .into(),
-                ))
-            }
+        let (secure, default_port) = match uri.scheme_str() {
+            Some("ws") => (false, 80),
+            Some("wss") => (true, 443),
             _ => {
                 return Err(ClientError::BadUrl(
-                    "the URL must start with ws://, as in ws://127.0.0.1:8765/".into(),
+                    "the URL must start with ws:// or wss://, as in ws://127.0.0.1:8765/".into(),
                 ))
             }
-        }
+        };
         let host = uri
             .host()
             .ok_or_else(|| ClientError::BadUrl("the URL names no host".into()))?;
@@ -77,13 +77,19 @@ impl Target {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(default_port);
         Ok(Target {
             text: url.to_string(),
             uri,
             host,
             port,
+            secure,
         })
+    }
+
+    /// Whether the URL is `wss://`, so that a TLS client is needed.
+    pub fn is_secure(&self) -> bool {
+        self.secure
     }
 
     /// The URL asking for the stream from `from` on, if given.
@@ -112,29 +118,38 @@ impl fmt::Display for Target {
 /// but tungstenite fails a handshake whose offer went unanswered. So such a server is asked once
 /// more, this time with no offer, and its frames are read as plain text.
 ///
+/// A `wss://` target is reached through `tls`, the TLS client shared by every such URL.
+///
 /// A server that accepts the connection but never answers the handshake is given up on after
 /// `limit` (zero: never).
 pub async fn connect(
     target: &Target,
+    tls: Option<&TlsConnector>,
     from: Option<u64>,
     limit: Duration,
 ) -> Result<Connection, ClientError> {
     if limit.is_zero() {
-        return negotiate(target, from).await;
+        return negotiate(target, tls, from).await;
     }
-    runtime::timeout(limit, negotiate(target, from))
+    runtime::timeout(limit, negotiate(target, tls, from))
         .await
         .unwrap_or(Err(ClientError::HandshakeTimeout(limit)))
 }
 
 /// Opens a connection offering `prodcon.v1`, and again offering nothing if the server wants none.
-async fn negotiate(target: &Target, from: Option<u64>) -> Result<Connection, ClientError> {
-    match handshake(target, from, Some(subprotocol::PRODCON_V1)).await {
+async fn negotiate(
+    target: &Target,
+    tls: Option<&TlsConnector>,
+    from: Option<u64>,
+) -> Result<Connection, ClientError> {
+    match handshake(target, tls, from, Some(subprotocol::PRODCON_V1)).await {
         Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
             SubProtocolError::NoSubProtocol,
         ))) => {
             log::info!("the server chose no subprotocol: reading plain text frames");
-            let (ws, response) = handshake(target, from, None).await.map_err(rejection)?;
+            let (ws, response) = handshake(target, tls, from, None)
+                .await
+                .map_err(rejection)?;
             check_extensions(&response)?;
             Ok(Connection {
                 ws,
@@ -168,9 +183,10 @@ fn check_extensions(response: &Response) -> Result<(), ClientError> {
 /// Opens a TCP connection and completes the WebSocket handshake, offering `offer`.
 async fn handshake(
     target: &Target,
+    tls: Option<&TlsConnector>,
     from: Option<u64>,
     offer: Option<&'static str>,
-) -> Result<(WebSocketStream<TcpStream>, Response), WsError> {
+) -> Result<(WebSocketStream<Stream>, Response), WsError> {
     let mut request = target.uri_from(from).into_client_request()?;
     if let Some(name) = offer {
         request
@@ -179,6 +195,16 @@ async fn handshake(
     }
     let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
     let _ = stream.set_nodelay(true);
+    let stream = match (target.secure, tls) {
+        (false, _) => Stream::Plain(stream),
+        (true, Some(connector)) => tls::secure(stream, &target.host, connector).await?,
+        // `run` builds the TLS client whenever a wss:// URL is given: never plain text instead.
+        (true, None) => {
+            return Err(WsError::Io(std::io::Error::other(
+                "no TLS client for a wss:// URL",
+            )))
+        }
+    };
     // The client writes only pongs and its closing frame: each goes out at once (no write
     // buffering), and what the server leaves unread is bounded.
     let config = WebSocketConfig::default()
@@ -212,7 +238,10 @@ fn rejection(error: WsError) -> ClientError {
                 body,
             }
         }
-        WsError::Io(error) => ClientError::Connect(error),
+        WsError::Io(error) => match tls::failure(&error) {
+            Some(reason) => ClientError::Tls(reason),
+            None => ClientError::Connect(error),
+        },
         WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
             SubProtocolError::InvalidSubProtocol,
         )) => ClientError::Unoffered(format!(
@@ -247,13 +276,14 @@ mod tests {
     fn ipv6_hosts_and_default_ports() {
         let target = Target::parse("ws://[::1]/").unwrap();
         assert_eq!((target.host.as_str(), target.port), ("::1", 80));
+        let secure = Target::parse("wss://example.com/").unwrap();
+        assert_eq!((secure.port, secure.is_secure()), (443, true));
     }
 
     #[test]
     fn unusable_urls_say_why() {
         for (url, why) in [
-            ("wss://x/", "not supported"),
-            ("http://x/", "must start with ws://"),
+            ("http://x/", "must start with ws:// or wss://"),
             ("ws:// bad", "not a URL"),
         ] {
             let error = Target::parse(url).unwrap_err().to_string();

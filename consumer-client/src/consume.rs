@@ -4,7 +4,8 @@ use crate::connection::Connection;
 use crate::error::{ClientError, CloseInfo};
 use crate::output::Printer;
 use crate::pacing::Pacer;
-use crate::runtime::{self, TcpStream};
+use crate::runtime;
+use crate::tls::Stream;
 use crate::watchdog::Watchdog;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
@@ -130,7 +131,7 @@ pub async fn consume<W: Write>(
 /// the reader sees each message as soon as the stream pauses; [`Pacer`] decides when to read
 /// again, and [`Watchdog`] when to give up.
 async fn next_frame<W: Write>(
-    ws: &mut WebSocketStream<TcpStream>,
+    ws: &mut WebSocketStream<Stream>,
     pacer: &mut Pacer,
     watchdog: &mut Watchdog,
     printer: &mut Printer<W>,

@@ -32,6 +32,13 @@ pub enum ClientError {
     /// says to fail the connection. A server that does so will do it again.
     #[error("the server chose {0}, which the client did not offer; it is not a server this client can read")]
     Unoffered(String),
+    /// The TLS handshake failed on the certificate or the protocol, not the network: it would
+    /// fail the same way again.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    /// The `--ca` file cannot be used.
+    #[error("{0}")]
+    Ca(String),
     /// The handshake failed for another reason.
     #[error("handshake failed: {}", printable(&.0.to_string()))]
     Handshake(WsError),

@@ -4,6 +4,7 @@
 //! - `main.rs`: the command line and the exit code; calls [`run`].
 //! - [`options`]: the command-line options.
 //! - [`connection`]: the URL, the TCP connection, the handshake, the subprotocol, the limits.
+//! - [`tls`]: `wss://`: the certificate authorities trusted, the TLS stream, TLS failures.
 //! - [`consume`]: one connection's frames: decoding, ordering, printing.
 //! - [`pacing`]: when to read again: at once, or after a short pause while messages trickle.
 //! - [`watchdog`]: when to give up on a server: silent, or not reading what it is owed.
@@ -22,6 +23,7 @@ pub mod output;
 pub mod pacing;
 pub mod rotation;
 pub mod runtime;
+pub mod tls;
 pub mod watchdog;
 
 use backoff::Backoff;
@@ -29,6 +31,7 @@ use common::close;
 use connection::Target;
 use consume::{Limits, Notices, Progress, Stop};
 use error::ClientError;
+use futures_rustls::TlsConnector;
 use options::Options;
 use output::Printer;
 use rotation::Rotation;
@@ -65,6 +68,7 @@ struct Failure<'a> {
 /// `--reconnect`, after each drop too, resuming after the last message printed.
 async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
     let mut rotation = Rotation::new(&options.urls);
+    let tls = trust(options)?;
     let mut printer = Printer::new(std::io::stdout().lock(), options.json);
     let mut progress = Progress {
         printed: 0,
@@ -82,7 +86,14 @@ async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
         let target = rotation.current();
         let fail = |error| Failure { target, error };
         let printed_before = progress.printed;
-        let reason = match connection::connect(target, progress.expected, limits.silence).await {
+        let reason = match connection::connect(
+            target,
+            tls.as_ref(),
+            progress.expected,
+            limits.silence,
+        )
+        .await
+        {
             Err(error) => error,
             Ok(connection) => {
                 started = true;
@@ -151,6 +162,17 @@ async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
     }
 }
 
+/// The TLS client for every `wss://` URL given, trusting the system's authorities and `--ca`;
+/// none when all URLs are `ws://`. Built once, so that a bad `--ca` stops the client at start.
+fn trust(options: &Options) -> Result<Option<TlsConnector>, Failure<'_>> {
+    let Some(target) = options.urls.iter().find(|target| target.is_secure()) else {
+        return Ok(None);
+    };
+    tls::connector(options.ca.as_deref())
+        .map(Some)
+        .map_err(|error| Failure { target, error })
+}
+
 /// Reports the stream's notices as lines on stderr.
 struct Stderr<'a> {
     /// The server's URL, named in every line.
@@ -159,9 +181,9 @@ struct Stderr<'a> {
 
 impl Notices for Stderr<'_> {
     fn lost(&mut self, range: common::LostRange, why: &str) {
-        let count = range.len();
+        let count = common::count(range.count(), "message");
         eprintln!(
-            "consumer-client: {}: lost {count} messages, {range}: {why}",
+            "consumer-client: {}: lost {count}, {range}: {why}",
             self.target
         );
     }

@@ -11,7 +11,8 @@ use structopt::StructOpt;
 #[derive(Debug, Clone, StructOpt)]
 #[structopt(name = "consumer-client", global_settings = &[AppSettings::ColorNever, AppSettings::UnifiedHelpMessage])]
 pub struct Options {
-    /// The server's URL, ws://HOST:PORT/PATH; several URLs name nodes of one stream, tried in turn
+    /// The server's URL, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH; several URLs name nodes of one
+    /// stream, tried in turn
     #[structopt(default_value = "ws://127.0.0.1:8765/", parse(try_from_str = Target::parse))]
     pub urls: Vec<Target>,
 
@@ -35,22 +36,13 @@ pub struct Options {
     /// Give up on a server that sends nothing, not even a ping, for this long, that does not
     /// answer the handshake within it, or that reads none of the pongs it is owed for as long
     /// (0: wait forever)
-    #[structopt(long, default_value = "45s", parse(try_from_str = parse_duration))]
+    #[structopt(long, default_value = "45s", parse(try_from_str = common::cli::parse_duration))]
     pub silence_timeout: std::time::Duration,
-}
 
-/// A duration such as `45s` or `500ms`; a bare `0` is zero.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    if text.trim() == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; write a duration such as 45s or 0"))?;
-    // Deadlines are computed as now + duration: a longer one would overflow the clock.
-    if duration > std::time::Duration::from_secs(24 * 60 * 60) {
-        return Err("must be at most a day (24h)".into());
-    }
-    Ok(duration)
+    /// A certificate authority (PEM) to trust besides the system's, for every wss:// URL given,
+    /// such as the one that signed a self-made server certificate
+    #[structopt(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// A sequence number: a whole number from 1 to 2^53 - 1.

@@ -1,6 +1,7 @@
 //! The HTTP side of a connection: reading the request head, and answering requests that are
 //! not WebSocket upgrades with a proper response instead of a dropped connection.
 
+use crate::upgrade;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use std::borrow::Cow;
 use std::io;
@@ -33,8 +34,8 @@ pub enum RequestKind {
     WebSocket,
     /// An ordinary HTTP request with this method.
     Plain(String),
-    /// An upgrade request that cannot succeed, and why.
-    BadUpgrade(&'static str),
+    /// An upgrade request that cannot succeed, and why (see [`crate::upgrade`]).
+    BadUpgrade(String),
 }
 
 /// Why no request head could be read.
@@ -54,7 +55,8 @@ pub enum HeadError {
     Io(#[from] io::Error),
 }
 
-/// Reads from `stream` until a whole request head has arrived.
+/// Reads from `stream` until a whole request head has arrived. The limit holds whatever the
+/// write pattern: a head over [`MAX_HEAD_LEN`] is refused even when it arrives in one piece.
 pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<RequestHead, HeadError> {
     let mut bytes = Vec::new();
     loop {
@@ -67,21 +69,32 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<RequestHe
         if n == 0 {
             return Err(HeadError::Incomplete);
         }
-        if let Some(head) = parse(&bytes)? {
-            return Ok(RequestHead { bytes, ..head });
+        // A head ends with a line break: parsing again only when one arrives keeps a peer that
+        // sends a byte at a time from making each byte cost a parse of all the others. The first
+        // read is parsed whatever it holds, so that bytes that are not HTTP are answered at once.
+        let fresh = &bytes[filled..];
+        if filled == 0 || fresh.contains(&b'\n') {
+            if let Some(head) = parse(&bytes)? {
+                return Ok(RequestHead { bytes, ..head });
+            }
         }
-        if bytes.len() > MAX_HEAD_LEN {
+        // The end of the head is not among these bytes: the head is longer than all of them.
+        if bytes.len() >= MAX_HEAD_LEN {
             return Err(HeadError::TooLarge);
         }
     }
 }
 
+/// The request head at the start of `bytes`, once complete; `bytes` may hold more after it.
 fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    match request.parse(bytes).map_err(HeadError::Malformed)? {
+    let head_len = match request.parse(bytes).map_err(HeadError::Malformed)? {
         httparse::Status::Partial => return Ok(None),
-        httparse::Status::Complete(_) => {}
+        httparse::Status::Complete(len) => len,
+    };
+    if head_len > MAX_HEAD_LEN {
+        return Err(HeadError::TooLarge);
     }
     let header = |name: &str| {
         request
@@ -92,30 +105,14 @@ fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
             .map(str::trim)
     };
     let method = request.method.unwrap_or_default();
-    let kind = match header("Upgrade") {
-        None => RequestKind::Plain(method.to_string()),
-        Some(upgrade) if !upgrade.eq_ignore_ascii_case("websocket") => {
-            RequestKind::BadUpgrade("only Upgrade: websocket is served here")
+    // A request that names an upgrade is one, good or bad; tungstenite's checks decide which.
+    let kind = if header("Upgrade").is_none() {
+        RequestKind::Plain(method.to_string())
+    } else {
+        match upgrade::refusal(&bytes[..head_len], bytes.len() - head_len) {
+            None => RequestKind::WebSocket,
+            Some(why) => RequestKind::BadUpgrade(why),
         }
-        Some(_) if method != "GET" => RequestKind::BadUpgrade("a WebSocket upgrade must use GET"),
-        Some(_) if request.version != Some(1) => {
-            RequestKind::BadUpgrade("a WebSocket upgrade needs HTTP/1.1")
-        }
-        Some(_)
-            if !header("Connection").is_some_and(|c| {
-                c.split([' ', ','])
-                    .any(|token| token.eq_ignore_ascii_case("upgrade"))
-            }) =>
-        {
-            RequestKind::BadUpgrade("a WebSocket upgrade needs Connection: Upgrade")
-        }
-        Some(_) if header("Sec-WebSocket-Version") != Some("13") => RequestKind::BadUpgrade(
-            "only WebSocket version 13 is served (Sec-WebSocket-Version: 13)",
-        ),
-        Some(_) if header("Sec-WebSocket-Key").is_none() => {
-            RequestKind::BadUpgrade("a WebSocket upgrade needs a Sec-WebSocket-Key header")
-        }
-        Some(_) => RequestKind::WebSocket,
     };
     Ok(Some(RequestHead {
         bytes: Vec::new(),
@@ -209,6 +206,47 @@ mod tests {
         );
         let post = UPGRADE.replace("GET", "POST");
         assert!(matches!(kind_of(&post), RequestKind::BadUpgrade(why) if why.contains("GET")));
+        let two = format!("{UPGRADE}{UPGRADE}");
+        assert!(
+            matches!(kind_of(&two), RequestKind::BadUpgrade(why) if why.contains("one request"))
+        );
+    }
+
+    #[test]
+    fn the_head_limit_is_exact() {
+        let head_of = |len: usize| {
+            let start = "GET / HTTP/1.1\r\nX: ";
+            let filler = "a".repeat(len - start.len() - 4);
+            format!("{start}{filler}\r\n\r\n")
+        };
+        assert_eq!(head_of(MAX_HEAD_LEN).len(), MAX_HEAD_LEN);
+        assert!(parse(head_of(MAX_HEAD_LEN).as_bytes()).unwrap().is_some());
+        assert!(matches!(
+            parse(head_of(MAX_HEAD_LEN + 1).as_bytes()),
+            Err(HeadError::TooLarge)
+        ));
+        // Whatever the size of the reads, in one piece or in small steps.
+        for step in [1, 1000, 1024, 17 * 1024] {
+            let head = head_of(17 * 1024);
+            let mut reader = futures::io::Cursor::new(head.into_bytes());
+            let mut stepped = Stepped(&mut reader, step);
+            let result = futures::executor::block_on(read_head(&mut stepped));
+            assert!(matches!(result, Err(HeadError::TooLarge)), "step {step}");
+        }
+    }
+
+    /// A reader that hands out at most `.1` bytes a read.
+    struct Stepped<'a, R>(&'a mut R, usize);
+
+    impl<R: AsyncRead + Unpin> AsyncRead for Stepped<'_, R> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            let step = self.1.min(buf.len());
+            std::pin::Pin::new(&mut *self.0).poll_read(cx, &mut buf[..step])
+        }
     }
 
     #[test]

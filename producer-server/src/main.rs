@@ -1,29 +1,15 @@
 use futures::StreamExt;
+use producer_server::metrics::Metrics;
 use producer_server::shutdown::{shutdown_pair, ShutdownTrigger};
-use producer_server::{runtime, Config};
-use std::io::Write;
+use producer_server::{metrics_listener, runtime, tls, Config};
+use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
-use structopt::clap::ErrorKind;
-use structopt::StructOpt;
 
 fn main() -> ExitCode {
-    let config = match Config::from_args_safe() {
+    let config = match common::cli::parse_args_checked("producer-server", Config::check) {
         Ok(config) => config,
-        Err(e)
-            if matches!(
-                e.kind,
-                ErrorKind::HelpDisplayed | ErrorKind::VersionDisplayed
-            ) =>
-        {
-            println!("{}", e.message);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let what = e.message.lines().next().unwrap_or_default();
-            let what = what.strip_prefix("error: ").unwrap_or(what);
-            eprintln!("producer-server: {what}; see producer-server --help");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     // Each connection is a file descriptor: the usual soft limit of 1024 would cap a server
@@ -40,11 +26,37 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
-    let listener = match runtime::TcpListener::bind(config.addr).await {
+    // Certificate problems are found before listening: a server that cannot serve TLS must not
+    // look as if it did.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => match tls::acceptor(cert, key) {
+            Ok(acceptor) => Some(acceptor),
+            Err(error) => {
+                eprintln!("producer-server: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let metrics = Metrics::new();
+    let metrics_listener = match config.metrics {
+        Some(addr) => match runtime::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                eprintln!(
+                    "producer-server: cannot listen for metrics on {addr}: {error}; choose another address with --metrics"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let listener = match runtime::listen(config.addr) {
         Ok(listener) => listener,
         Err(error) => {
+            let advice = bind_advice(&error, config.addr);
             eprintln!(
-                "producer-server: cannot listen on {}: {error}; stop whatever uses that address or choose another with --addr (port 0 picks a free one)",
+                "producer-server: cannot listen on {}: {error}; {advice}",
                 config.addr
             );
             return ExitCode::FAILURE;
@@ -59,8 +71,19 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     runtime::spawn(stop_on_signal(signals, trigger));
+    if let Some(metrics_listener) = metrics_listener {
+        match metrics_listener.local_addr() {
+            Ok(addr) => println!("metrics on http://{addr}/metrics"),
+            Err(error) => {
+                eprintln!("producer-server: cannot read the metrics address: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+        runtime::spawn(metrics_listener::serve(metrics_listener, metrics.clone()));
+    }
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     match listener.local_addr() {
-        Ok(addr) => println!("listening on ws://{addr}/"),
+        Ok(addr) => println!("listening on {scheme}://{addr}/"),
         Err(error) => {
             eprintln!("producer-server: cannot read the address listened on: {error}");
             return ExitCode::FAILURE;
@@ -68,8 +91,27 @@ async fn run(config: Config) -> ExitCode {
     }
     // Scripts wait for that line through a pipe: it must not sit in a buffer.
     let _ = std::io::stdout().flush();
-    producer_server::serve(listener, config, signal).await;
+    producer_server::serve(listener, config, tls, metrics, signal).await;
     ExitCode::SUCCESS
+}
+
+/// What to do when listening on `addr` failed with `error`.
+fn bind_advice(error: &io::Error, addr: SocketAddr) -> String {
+    let port = addr.port();
+    match error.kind() {
+        io::ErrorKind::AddrInUse => {
+            "stop whatever uses that address or choose another with --addr (port 0 picks a free one)"
+                .into()
+        }
+        io::ErrorKind::AddrNotAvailable => format!(
+            "that address is not on this machine: use 127.0.0.1:{port} (this machine only) or 0.0.0.0:{port} (every network interface)"
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "ports below 1024 need privileges: choose another, such as --addr {}:8765",
+            addr.ip()
+        ),
+        _ => "choose another address with --addr, such as 127.0.0.1:8765".into(),
+    }
 }
 
 /// Pulls `trigger` on the first SIGINT or SIGTERM; a second one ends the process at once.

@@ -9,7 +9,7 @@
 //! (command-line tools, libraries) are not browsers acting for another site, and are accepted.
 //! `--allowed-origin` adds origins, or allows all with `*`.
 
-use std::fmt;
+use ::http::uri::Authority;
 use std::str::FromStr;
 
 /// An origin as browsers send it, `scheme://host[:port]`, normalised so that equal origins compare
@@ -34,20 +34,22 @@ pub enum AllowedOrigin {
 }
 
 /// Why a handshake's origin is refused; the text is the body of the 403 answer.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Origin {origin} may not connect: only pages of this server may, unless it is started with --allowed-origin {origin}")]
 pub struct Refused {
     /// The `Origin` header as the client sent it.
     pub origin: String,
 }
 
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Origin {} may not connect: only pages of this server may, unless it is started with --allowed-origin {}",
-            self.origin, self.origin
-        )
-    }
+/// Why a text is not an origin (an `--allowed-origin` value, say); each says what to write.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadOrigin {
+    /// No `://` between a scheme and a host.
+    #[error("{0:?} is not an origin such as http://example.com:8080")]
+    NoScheme(String),
+    /// A bad scheme, a bad host or port, or a path, query, fragment or user name after the host.
+    #[error("{0:?} is not an origin: write scheme://host[:port] with no path, such as http://example.com:8080")]
+    NotAnOrigin(String),
 }
 
 /// Decides whether a handshake with header `origin` (if any) sent to `host` (the `Host` header)
@@ -92,7 +94,7 @@ impl Origin {
     /// Whether this origin's host and port are those of a `Host` header, `host[:port]`. A `Host`
     /// without a port means the default port of the origin's scheme, as a browser would send it.
     fn is_host(&self, host: &str) -> bool {
-        let Ok((name, port)) = split_authority(host) else {
+        let Some((name, port)) = split_authority(host) else {
             return false;
         };
         name.eq_ignore_ascii_case(&self.host) && port.or(default_port(&self.scheme)) == self.port
@@ -100,12 +102,12 @@ impl Origin {
 }
 
 impl FromStr for Origin {
-    type Err = String;
+    type Err = BadOrigin;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (scheme, rest) = text
             .split_once("://")
-            .ok_or_else(|| format!("{text:?} is not an origin such as http://example.com:8080"))?;
+            .ok_or_else(|| BadOrigin::NoScheme(text.to_string()))?;
         // People copy origins from the address bar: a lone trailing slash is harmless.
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -113,11 +115,10 @@ impl FromStr for Origin {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
         if !valid_scheme || authority.contains(['/', '?', '#', '@']) {
-            return Err(format!(
-                "{text:?} is not an origin: write scheme://host[:port] with no path, such as http://example.com:8080"
-            ));
+            return Err(BadOrigin::NotAnOrigin(text.to_string()));
         }
-        let (host, port) = split_authority(authority)?;
+        let (host, port) =
+            split_authority(authority).ok_or_else(|| BadOrigin::NotAnOrigin(text.to_string()))?;
         let scheme = scheme.to_ascii_lowercase();
         Ok(Origin {
             port: port.or(default_port(&scheme)),
@@ -128,7 +129,7 @@ impl FromStr for Origin {
 }
 
 impl FromStr for AllowedOrigin {
-    type Err = String;
+    type Err = BadOrigin;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.trim() {
@@ -138,26 +139,20 @@ impl FromStr for AllowedOrigin {
     }
 }
 
-/// Splits `host[:port]` (`[v6]:port` for IPv6) into the host and the port, if any.
-fn split_authority(authority: &str) -> Result<(&str, Option<u16>), String> {
-    let (host, port) = match authority.rfind(':') {
-        // A colon inside brackets belongs to an IPv6 address, not before a port.
-        Some(colon) if !authority[colon..].contains(']') => {
-            (&authority[..colon], Some(&authority[colon + 1..]))
-        }
-        _ => (authority, None),
-    };
-    if host.is_empty() {
-        return Err(format!("{authority:?} names no host"));
+/// Splits `host[:port]` (`[v6]:port` for IPv6, brackets kept in the host) into the host and the
+/// port, if any; `None` if it is not `host[:port]`.
+fn split_authority(text: &str) -> Option<(&str, Option<u16>)> {
+    let authority = text.parse::<Authority>().ok()?;
+    let host = authority.host();
+    // `Authority` takes a user name before `@`, and reads a port that is not a number as none:
+    // neither belongs in an origin or a `Host` header.
+    let port = authority.port_u16();
+    let has_port = authority.as_str().len() > host.len();
+    if host.is_empty() || text.contains('@') || (has_port && port.is_none()) {
+        return None;
     }
-    let port = match port {
-        None => None,
-        Some(port) => Some(
-            port.parse::<u16>()
-                .map_err(|_| format!("{authority:?} has a bad port {port:?}"))?,
-        ),
-    };
-    Ok((host, port))
+    // Borrowed from `text`, not from the parsed `Authority`, which lives only here.
+    Some((&text[..host.len()], port))
 }
 
 /// The port a URL of `scheme` means when it names none.
@@ -282,15 +277,29 @@ mod tests {
         for bad in [
             "example.com",
             "http://example.com/app",
+            "http://user@example.com",
             "http://:80",
             "http://x:port",
+            "http://x:",
+            "http://[::1",
+            "http://a:1:2",
         ] {
-            let error = bad.parse::<AllowedOrigin>().unwrap_err();
-            assert!(!error.is_empty(), "{bad}");
+            let error = bad.parse::<AllowedOrigin>().unwrap_err().to_string();
+            assert!(
+                error.contains(bad) && error.contains(":8080"),
+                "{bad}: {error}"
+            );
         }
-        assert!("example.com"
-            .parse::<AllowedOrigin>()
-            .unwrap_err()
-            .contains("http://"));
+    }
+
+    #[test]
+    fn ipv6_hosts_keep_their_brackets_and_ports() {
+        assert_eq!(split_authority("[::1]:8765"), Some(("[::1]", Some(8765))));
+        assert_eq!(split_authority("[::1]"), Some(("[::1]", None)));
+        assert_eq!(split_authority("Example.com"), Some(("Example.com", None)));
+        assert_eq!(split_authority("[::1]:x"), None);
+        let origin: Origin = "http://[::1]".parse().unwrap();
+        assert_eq!(origin.port, Some(80));
+        assert_eq!(origin.host, "[::1]");
     }
 }

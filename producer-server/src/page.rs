@@ -44,7 +44,7 @@ pub fn answer(method: &str, target: &str) -> PlainResponse {
 }
 
 /// Whether `target` is the root, with or without a query (the page takes `?from=N` too).
-fn is_root(target: &str) -> bool {
+pub fn is_root(target: &str) -> bool {
     target == "/" || target.starts_with("/?")
 }
 

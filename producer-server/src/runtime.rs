@@ -2,13 +2,31 @@
 //!
 //! async-std is deprecated upstream in favour of smol. Sockets, tasks, timers and signals are
 //! all that is runtime-specific here; the rest of the crate uses `futures` and these names, so
-//! a move to smol (`smol::net`, `smol::spawn`, `async-io::Timer`, `async-signal`) touches this file.
+//! a move to smol (`smol::net`, `smol::spawn`, `async-signal`) touches this file; timers already
+//! come from `async-io`, the reactor both runtimes share.
 
 use futures::Stream;
 use std::future::Future;
 use std::time::Duration;
 
 pub use async_std::net::{TcpListener, TcpStream};
+
+/// Connections the kernel may hold for the accept loop (capped by `net.core.somaxconn`). The
+/// standard library asks for 128: a burst of peers reconnecting at once (a flood of idle
+/// connections being shed, or thousands of consumers after a restart) would overflow it, and a
+/// connection the kernel turns away waits a second or more before its first retry.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Listens on `addr`, with room for [`LISTEN_BACKLOG`] connections waiting to be accepted.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As the standard library does: a restarted server may bind while old connections linger.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+}
 
 /// Runs `future` to completion on the current thread, driving every spawned task meanwhile.
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
@@ -23,6 +41,15 @@ pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
 /// Waits for `duration`.
 pub async fn sleep(duration: Duration) {
     async_std::task::sleep(duration).await
+}
+
+/// A timer that goes off every `period`, kept for as long as it is needed: cheaper than a new
+/// sleep for every wait.
+pub type Ticks = async_io::Timer;
+
+/// Ticks every `period`, the first one `period` from now.
+pub fn ticks(period: Duration) -> Ticks {
+    async_io::Timer::interval(period)
 }
 
 /// Runs `future` for at most `limit`; `None` when time ran out first.

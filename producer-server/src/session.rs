@@ -5,14 +5,17 @@
 //! frames while more are ready and flushes when it runs dry, so a fast stream costs one system
 //! call per batch instead of one per message.
 
-use crate::outgoing::{End, Outbox, Outgoing};
+use crate::deaf_peer::{self, DeafPeer};
+use crate::metrics::Metrics;
+use crate::queue::{End, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
-use common::{close, Format};
+use common::{close, printable, Format};
+use futures::future::Fuse;
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{future, pin_mut, select, FutureExt, SinkExt, StreamExt};
 use std::fmt;
@@ -22,6 +25,10 @@ use std::time::{Duration, Instant};
 
 /// Most frames fed before a flush, so that an outbox that never runs dry still reaches the peer.
 const MAX_BATCH: usize = 256;
+
+/// How long a connection let go as slow has to send what its queue holds and its close frame:
+/// one that is stalled rather than slow cannot, and is dropped, so that it holds nothing longer.
+const SLOW_CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
 /// How long the goodbye may take: the rest of the queue, the close frame, the peer's reply. A
 /// peer that does not read cannot hold a shutting-down server past its 2-second promise.
@@ -43,12 +50,17 @@ pub enum Ending {
     },
     /// The client answered no ping for this long; the connection was dropped.
     Unresponsive(Duration),
+    /// The client kept sending while it read nothing it was sent (see [`crate::deaf_peer`]);
+    /// the connection was dropped.
+    Deaf,
     /// Writing to the client failed.
     WriteFailed(WsError),
     /// The stream ended for this client; it was sent a close frame saying why.
     StreamEnded(End),
     /// The server is shutting down; the client was sent Close 1001.
     ShutDown,
+    /// The client was let go as slow and could not take what it was owed in time: dropped.
+    SlowDropped(Duration),
 }
 
 impl fmt::Display for Ending {
@@ -58,7 +70,7 @@ impl fmt::Display for Ending {
                 let code = u16::from(frame.code);
                 write!(f, "client closed with {code} ({})", close::describe(code))?;
                 if !frame.reason.is_empty() {
-                    write!(f, ": {}", frame.reason)?;
+                    write!(f, ": {}", printable(&frame.reason))?;
                 }
                 Ok(())
             }
@@ -67,14 +79,18 @@ impl fmt::Display for Ending {
             Ending::ClientFailed { code, error } => {
                 write!(
                     f,
-                    "closed with {code} ({}): {error}",
-                    close::describe(*code)
+                    "closed with {code} ({}): {}",
+                    close::describe(*code),
+                    printable(&error.to_string())
                 )
             }
             Ending::Unresponsive(silence) => {
                 write!(f, "dropped: no answer to pings for {silence:?}")
             }
-            Ending::WriteFailed(error) => write!(f, "write failed: {error}"),
+            Ending::Deaf => write!(f, "dropped: {}", DeafPeer),
+            Ending::WriteFailed(error) => {
+                write!(f, "write failed: {}", printable(&error.to_string()))
+            }
             Ending::StreamEnded(End { code, reason }) => {
                 write!(
                     f,
@@ -83,6 +99,10 @@ impl fmt::Display for Ending {
                 )
             }
             Ending::ShutDown => write!(f, "closed with 1001 (server shutting down)"),
+            Ending::SlowDropped(limit) => write!(
+                f,
+                "dropped: let go as slow, it did not take what it was owed within {limit:?}"
+            ),
         }
     }
 }
@@ -96,12 +116,14 @@ pub struct Report {
 }
 
 /// How a session runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct SessionConfig {
     /// How messages are framed for this peer.
     pub format: Format,
     /// Time between pings; zero for none. A peer silent for two of them is dropped.
     pub ping_interval: Duration,
+    /// Where deliveries are counted.
+    pub metrics: Metrics,
 }
 
 /// Serves one connection until it ends: sends what `outbox` holds, while `feed` (the
@@ -125,21 +147,39 @@ where
         sent: 0,
         ping_interval: config.ping_interval,
         next_ping: started + config.ping_interval,
+        ping_ticks: (!config.ping_interval.is_zero()).then(|| runtime::ticks(config.ping_interval)),
         pending: None,
+        metrics: config.metrics,
     };
     let ending = {
+        let verdict = outbox.verdict().fuse();
         let feed = feed.fuse();
         let writing = writer.drain(&mut outbox).fuse();
         let reading = read_until_closed(&mut incoming, started, &heard).fuse();
         let watching = watch_liveness(config.ping_interval, started, &heard).fuse();
         let stop = shutdown.wait().fuse();
-        pin_mut!(feed, writing, reading, watching, stop);
+        let slow_deadline = Fuse::terminated();
+        pin_mut!(
+            verdict,
+            feed,
+            writing,
+            reading,
+            watching,
+            stop,
+            slow_deadline
+        );
         loop {
             select! {
+                end = verdict => {
+                    if end.is_ok_and(|end| end.code == close::SLOW_CONSUMER) {
+                        slow_deadline.set(runtime::sleep(SLOW_CLOSE_LIMIT).fuse());
+                    }
+                }
                 () = feed => {}
                 ending = writing => break ending,
                 ending = reading => break ending,
                 ending = watching => break ending,
+                () = slow_deadline => break Ending::SlowDropped(SLOW_CLOSE_LIMIT),
                 () = stop => break Ending::ShutDown,
             }
         }
@@ -167,7 +207,11 @@ where
             Ending::ClientFailed { code, error } => {
                 let _ = writer.close(*code, &error.to_string()).await;
             }
-            Ending::ClientVanished | Ending::WriteFailed(_) | Ending::Unresponsive(_) => {}
+            Ending::ClientVanished
+            | Ending::WriteFailed(_)
+            | Ending::Unresponsive(_)
+            | Ending::SlowDropped(_)
+            | Ending::Deaf => {}
         }
     };
     runtime::timeout(GOODBYE_LIMIT, goodbye).await;
@@ -187,11 +231,16 @@ struct Writer<'a, S> {
     sent: u64,
     /// Time between pings; zero for none.
     ping_interval: Duration,
-    /// When the next ping is due.
+    /// When the next ping is due: a whole number of intervals after the start, so that the
+    /// ticks below find it due.
     next_ping: Instant,
+    /// Goes off when a ping falls due, while the writer waits; `None` when pings are off.
+    ping_ticks: Option<runtime::Ticks>,
     /// A frame taken from the outbox and not yet handed to the socket, and whether it is a
     /// message of the stream (rather than a notice).
     pending: Option<(Message, bool)>,
+    /// Where deliveries are counted.
+    metrics: Metrics,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
@@ -235,13 +284,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
     /// Waits for the next item, sending pings meanwhile when they fall due.
     async fn wait(&mut self, outbox: &mut Outbox) -> Result<Option<Outgoing>, WsError> {
         loop {
-            if self.ping_interval.is_zero() {
+            let Some(ticks) = &mut self.ping_ticks else {
                 return Ok(outbox.next().await);
-            }
-            let until_ping = self.next_ping.saturating_duration_since(Instant::now());
+            };
             select! {
                 item = outbox.next().fuse() => return Ok(item),
-                () = runtime::sleep(until_ping).fuse() => {
+                _ = ticks.next().fuse() => {
                     self.ping_if_due().await?;
                     self.sink.flush().await?;
                 }
@@ -251,10 +299,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
 
     /// Feeds a ping if one is due.
     async fn ping_if_due(&mut self) -> Result<(), WsError> {
-        if self.ping_interval.is_zero() || Instant::now() < self.next_ping {
+        let now = Instant::now();
+        if self.ping_interval.is_zero() || now < self.next_ping {
             return Ok(());
         }
-        self.next_ping = Instant::now() + self.ping_interval;
+        while self.next_ping <= now {
+            self.next_ping += self.ping_interval;
+        }
         self.sink.feed(Message::Ping(Bytes::new())).await
     }
 
@@ -278,8 +329,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
         }
         future::poll_fn(|cx| self.sink.poll_ready_unpin(cx)).await?;
         if let Some((frame, of_the_stream)) = self.pending.take() {
+            let bytes = frame.len();
             self.sink.start_send_unpin(frame)?;
             self.sent += u64::from(of_the_stream);
+            if of_the_stream {
+                self.metrics.delivered(bytes);
+            }
         }
         Ok(())
     }
@@ -313,6 +368,7 @@ where
                 log::debug!("ignored a data message from a client");
             }
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+            Err(WsError::Io(error)) if deaf_peer::is_deaf(&error) => return Ending::Deaf,
             Err(error) => {
                 return match close_code_for(&error) {
                     Some(code) => Ending::ClientFailed { code, error },

@@ -22,6 +22,18 @@ const ARGS = [
 // Installed before any script of the page runs: records every value the page shows in #seq and
 // every state it shows, so that a repeat or a gap cannot hide between two polls.
 function observe() {
+  // Each chart's id, its width on screen, and how many of its pixels are in its series' colour
+  // (its baseline is grey): a chart with nothing drawn has none.
+  window.__charts = () => [...document.querySelectorAll("#charts canvas")].map((canvas) => {
+    const [r, g, b] = canvas.dataset.color.match(/[0-9a-f]{2}/gi).map((hex) => parseInt(hex, 16));
+    const near = (x, y) => Math.abs(x - y) < 24;
+    const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width || 1, canvas.height || 1);
+    let painted = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] > 200 && near(data[i], r) && near(data[i + 1], g) && near(data[i + 2], b)) painted++;
+    }
+    return { id: canvas.id, width: canvas.clientWidth, painted };
+  });
   window.__seen = [];
   window.__states = [];
   document.addEventListener("DOMContentLoaded", () => {
@@ -51,7 +63,7 @@ function foreignPage(target) {
   </script>`;
 }
 
-let context, dataDir, page, foreign;
+let context, dataDir, page, foreign, sockets = [];
 
 const commands = {
   // Opens `url` in the one page the tests watch, at a phone or desktop size.
@@ -59,6 +71,9 @@ const commands = {
     page = await context.newPage();
     await page.setViewportSize({ width, height });
     page.on("console", (m) => console.error(`page console: ${m.text()}`));
+    // Every WebSocket the page opens, as the browser asked for it (with its ?from=).
+    sockets = [];
+    page.on("websocket", (ws) => sockets.push(ws.url()));
     await page.addInitScript(observe);
     await page.goto(url);
     return {};
@@ -80,7 +95,8 @@ const commands = {
     return {};
   },
 
-  // Everything the page has shown: every seq in order, every state, and the figures now.
+  // Everything the page has shown: every seq in order, every state, and the figures now; and
+  // the URL of every WebSocket it opened.
   async observed() {
     return page.evaluate(() => ({
       seen: window.__seen,
@@ -90,6 +106,17 @@ const commands = {
       data: document.getElementById("data").textContent,
       lost: document.getElementById("lost-box").hidden ? null : document.getElementById("lost").textContent,
       log: [...document.querySelectorAll("#log li")].map((li) => li.textContent),
+    })).then((shown) => ({ ...shown, sockets }));
+  },
+
+  // Waits until every chart shows data, then reports each (see `__charts` in `observe`), and
+  // whether the page is wider than the window (a phone would scroll sideways).
+  async waitCharts({ timeoutMs }) {
+    await page.waitForFunction(() => window.__charts().every((chart) => chart.painted > 0), null,
+      { timeout: timeoutMs, polling: 50 });
+    return page.evaluate(() => ({
+      charts: window.__charts(),
+      overflows: document.documentElement.scrollWidth > window.innerWidth,
     }));
   },
 
@@ -129,6 +156,9 @@ async function main() {
   context = await chromium.launchPersistentContext(dataDir, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
+    // The TLS test serves the page with a certificate from an authority the test made, which
+    // this profile cannot be told to trust.
+    ignoreHTTPSErrors: true,
     args: ARGS,
   });
   reply({ ok: true, ready: true });

@@ -7,6 +7,25 @@ use std::time::{Duration, Instant};
 const LIMIT: Duration = Duration::from_secs(20);
 const INTERVAL: [&str; 2] = ["--interval", "50ms"];
 
+/// Waits until both charts show data (pixels in their series' colours), and checks that they fit
+/// a window `width` pixels wide, with nothing wider than it.
+fn charts_drawn(browser: &mut Browser, width: u64) {
+    let limit_ms = LIMIT.as_millis() as u64;
+    let reply = browser.call(
+        json!({"cmd": "waitCharts", "timeoutMs": limit_ms}),
+        LIMIT * 2,
+    );
+    let charts = reply["charts"].as_array().expect("charts is a list");
+    let ids: Vec<&str> = charts.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, ["rate-chart", "latency-chart"], "{reply}");
+    for chart in charts {
+        assert!(chart["painted"].as_u64() > Some(0), "{chart}");
+        let shown = chart["width"].as_u64().unwrap_or_default();
+        assert!((100..width).contains(&shown), "{chart}");
+    }
+    assert_eq!(reply["overflows"], Value::Bool(false), "{reply}");
+}
+
 /// Every sequence number the page has shown, in order.
 fn seen(observed: &Value) -> Vec<u64> {
     let seen = observed["seen"].as_array().expect("seen is a list");
@@ -39,6 +58,7 @@ fn page_streams_resumes_after_a_restart_and_is_origin_bound() {
         json!({"cmd": "waitSeq", "atLeast": 5, "timeoutMs": limit_ms}),
         LIMIT * 2,
     );
+    charts_drawn(&mut browser, 760);
 
     // The server dies without a goodbye, and comes back on the same port.
     server.signal("KILL");
@@ -57,12 +77,14 @@ fn page_streams_resumes_after_a_restart_and_is_origin_bound() {
         LIMIT * 2,
     );
     assert!(reply["seq"].as_u64() >= Some(last_before + 10), "{reply}");
-    // It resumed with ?from=: the new server's counter started right after the last shown.
-    server.wait_for_log(&format!("(prodcon.v1, from {}", last_before + 1), LIMIT);
     let resumed = restarted.elapsed();
     let total = started.elapsed();
 
     let observed = browser.call(json!({"cmd": "observed"}), LIMIT);
+    // It resumed with ?from=: the new server's counter started right after the last shown.
+    let resume = format!("?from={}", last_before + 1);
+    let sockets = observed["sockets"].to_string();
+    assert!(sockets.contains(&resume), "{resume} in {sockets}");
     let shown = seen(&observed);
     let expected: Vec<u64> = (1..=*shown.last().unwrap()).collect();
     assert_eq!(
@@ -94,6 +116,12 @@ fn page_streams_resumes_after_a_restart_and_is_origin_bound() {
     );
 
     if let Some(file) = std::env::var_os("PRODCON_SCREENSHOT") {
+        // Some history for the charts to show first: 15 more seconds of the stream.
+        let later = shown.last().unwrap() + 300;
+        browser.call(
+            json!({"cmd": "waitSeq", "atLeast": later, "timeoutMs": limit_ms}),
+            LIMIT * 2,
+        );
         let file = file.to_string_lossy();
         browser.call(json!({"cmd": "screenshot", "file": file}), LIMIT);
     }
@@ -104,8 +132,8 @@ fn page_streams_resumes_after_a_restart_and_is_origin_bound() {
         LIMIT * 2,
     );
     assert_eq!(foreign["opened"], Value::Bool(false), "{foreign}");
-    let origin = foreign["origin"].as_str().unwrap();
-    server.wait_for_log(&format!("origin {origin} is not allowed"), LIMIT);
+    // The refusal is logged, naming the origin.
+    server.wait_for_log(foreign["origin"].as_str().unwrap(), LIMIT);
 }
 
 /// The same page from another site connects once the server allows that site.
@@ -134,8 +162,10 @@ fn page_shows_lost_ranges_and_never_a_repeat() {
     };
     // Connected but silent for an hour: only the injected frames reach the page.
     let server = Server::start(&["--interval", "1h"]);
+    // At a phone's size: the charts fit its width.
+    let url = format!("http://{}/", server.addr);
     browser.call(
-        json!({"cmd": "open", "url": format!("http://{}/", server.addr)}),
+        json!({"cmd": "open", "url": url, "width": 390, "height": 844}),
         LIMIT,
     );
     let limit_ms = LIMIT.as_millis() as u64;
@@ -159,4 +189,32 @@ fn page_shows_lost_ranges_and_never_a_repeat() {
     assert_eq!(observed["data"], "5", "{observed}");
     let log = observed["log"].to_string();
     assert!(log.contains("lost 2–4"), "{log}");
+    charts_drawn(&mut browser, 390);
+}
+
+/// Over https:// the page connects back with wss: on the same port (a TLS port refuses plain
+/// ws:// with 400, so a page that tried ws: would never show a message).
+#[test]
+fn page_over_https_streams_over_wss() {
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    let pki = integration_tests::certs::Pki::new();
+    let files = pki.valid();
+    let cert = integration_tests::certs::arg(&files.cert);
+    let key = integration_tests::certs::arg(&files.key);
+    let server = Server::start(&["--interval", "50ms", "--tls-cert", cert, "--tls-key", key]);
+    assert!(server.url.starts_with("wss://"), "{}", server.url);
+    let page = format!("https://{}/", server.addr);
+    browser.call(json!({"cmd": "open", "url": page}), LIMIT);
+    let limit_ms = LIMIT.as_millis() as u64;
+    let reply = browser.call(
+        json!({"cmd": "waitSeq", "atLeast": 3, "timeoutMs": limit_ms}),
+        LIMIT * 2,
+    );
+    assert!(reply["seq"].as_u64() >= Some(3), "{reply}");
+    let observed = browser.call(json!({"cmd": "observed"}), LIMIT);
+    let shown = seen(&observed);
+    let expected: Vec<u64> = (1..=*shown.last().unwrap()).collect();
+    assert_eq!(shown, expected, "every seq shown once, in order");
 }

@@ -40,13 +40,34 @@ fn client_rejects_bad_arguments_with_exit_code_2_in_one_line() {
         vec!["--count", "many"],
         vec!["http://127.0.0.1:8765/"],
         vec!["nonsense"],
-        vec!["ws://127.0.0.1:9/", "wss://127.0.0.1:9/"],
+        vec![
+            "ws://127.0.0.1:9/",
+            "wss://127.0.0.1:9/",
+            "http://127.0.0.1:9/",
+        ],
     ] {
         let run = run_client(&args, LIMIT);
         assert_eq!(run.status.code(), Some(2), "{args:?}: {run:?}");
         let line = one_line(&run.stderr);
         assert!(line.starts_with("consumer-client: "), "{line}");
     }
+}
+
+/// wss:// is a URL like ws://, alone or among several: with nothing listening the client tries
+/// each and exits 1 naming the last, never 2 as for a bad argument.
+#[test]
+fn ws_and_wss_urls_are_accepted_together() {
+    let plain = format!("ws://127.0.0.1:{}/", free_port());
+    let secure = format!("wss://127.0.0.1:{}/", free_port());
+    let run = run_client(&[&plain, &secure], LIMIT);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per URL: {run:?}");
+    assert!(
+        lines[1].contains(&secure) && lines[1].contains("cannot connect"),
+        "{}",
+        lines[1]
+    );
 }
 
 #[test]
@@ -86,9 +107,11 @@ fn port_in_use_is_one_line_saying_what_to_do() {
 #[test]
 fn bad_server_flag_is_one_line_naming_it() {
     for (args, flag) in [
-        (["--interval", "fast"], "--interval"),
-        (["--queue", "0"], "--queue"),
-        (["--addr", "localhost"], "--addr"),
+        (&["--interval", "fast"][..], "--interval"),
+        (&["--queue", "0"], "--queue"),
+        (&["--max-connections", "0"], "--max-connections"),
+        (&["--addr", "localhost"], "--addr"),
+        (&["--source", "stdin", "--interval", "1s"], "--interval"),
     ] {
         let out = Command::new(integration_tests::binaries::binary("producer-server"))
             .args(args)
@@ -96,6 +119,34 @@ fn bad_server_flag_is_one_line_naming_it() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(one_line(&stderr).contains(flag), "{stderr}");
+        let line = one_line(&stderr);
+        assert!(line.contains(flag), "{line}");
+        // Our own words, not the parser's.
+        assert!(!line.contains("non-zero type"), "{line}");
     }
+}
+
+#[test]
+fn an_address_not_on_this_machine_gets_its_own_advice() {
+    // 203.0.113.0/24 is reserved for documentation: no machine has it.
+    let out = Command::new(integration_tests::binaries::binary("producer-server"))
+        .args(["--addr", "203.0.113.5:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = one_line(&stderr);
+    assert!(
+        line.contains("not on this machine") && line.contains("0.0.0.0:0"),
+        "{line}"
+    );
+    assert!(!line.contains("stop whatever uses"), "{line}");
+}
+
+#[test]
+fn a_host_name_address_is_resolved_and_served() {
+    let server = Server::start_with(&[], std::process::Stdio::null(), "localhost:0");
+    assert!(server.addr.ip().is_loopback(), "{}", server.addr);
+    let run = run_client(&[&server.url, "--count", "1"], LIMIT);
+    assert_eq!(run.lines(), ["1"], "{run:?}");
 }

@@ -1,6 +1,8 @@
 use integration_tests::process::RunningClient;
+use integration_tests::raw;
 use integration_tests::ws::WsClient;
 use integration_tests::Server;
+use std::io::{ErrorKind, Read};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,30 +12,51 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 #[test]
 fn a_peer_that_stops_answering_pings_is_dropped() {
-    let server = Server::start(&["--interval", "1h", "--ping-interval", "200ms"]);
-    // This client never reads, so it never answers a ping.
-    let _silent = WsClient::connect(&server.url, &[]).unwrap();
-    server.wait_for_log("1 open", LIMIT);
+    let server = Server::start(&[
+        "--interval",
+        "1h",
+        "--ping-interval",
+        "200ms",
+        "--max-connections",
+        "1",
+    ]);
+    // A raw socket reads the pings but, unlike a WebSocket library, never answers them.
+    let mut silent = raw::handshake(server.addr);
     let started = Instant::now();
-    server.wait_for_log("no answer to pings", LIMIT);
-    assert!(started.elapsed() < Duration::from_secs(5));
-    server.wait_for_log("0 open", LIMIT);
+    let mut buffer = [0u8; 1024];
+    let dropped = loop {
+        match silent.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break false
+            }
+            Err(_) => break true,
+        }
+    };
+    let after = started.elapsed();
+    assert!(dropped, "still connected after {after:?}");
+    // Two ping intervals, and some slack for a busy machine.
+    assert!(
+        after < Duration::from_secs(5),
+        "dropped only after {after:?}"
+    );
+    // Its connection slot is free again: the only one there is.
+    let deadline = Instant::now() + LIMIT;
+    while let Err(error) = WsClient::connect(&server.url, &[]) {
+        assert!(Instant::now() < deadline, "the slot stays taken: {error}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
 fn a_consumer_that_reads_answers_pings_and_stays() {
-    let server = Server::start(&["--interval", "1h", "--ping-interval", "500ms"]);
-    let client = RunningClient::start(&[&server.url]);
-    server.wait_for_log("1 open", LIMIT);
-    // Six ping intervals with no data at all: the pongs keep the connection.
-    std::thread::sleep(Duration::from_millis(3000));
-    assert!(
-        !server.log().contains("no answer to pings"),
-        "{}",
-        server.log()
-    );
-    client.signal("KILL");
-    let _ = client.finish(LIMIT);
+    // Each message comes seven ping intervals after the one before: a client that did not
+    // answer pings would be dropped, and consumer-client would exit 1, before the third.
+    let server = Server::start(&["--interval", "1500ms", "--ping-interval", "200ms"]);
+    let run = integration_tests::run_client(&[&server.url, "--count", "3"], LIMIT);
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(run.lines(), ["1", "2", "3"]);
 }
 
 /// A WebSocket server that accepts and then says nothing at all, not even a ping.

@@ -9,11 +9,6 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// How often `needle` appears in the server's log.
-fn log_count(server: &Server, needle: &str) -> usize {
-    server.log().matches(needle).count()
-}
-
 #[test]
 fn slow_handshakes_are_dropped_and_do_not_delay_other_clients() {
     let server = Server::start(&["--interval", "10ms", "--handshake-timeout", "2s"]);
@@ -22,33 +17,40 @@ fn slow_handshakes_are_dropped_and_do_not_delay_other_clients() {
     let mut trickling: Vec<TcpStream> = (0..500)
         .map(|_| TcpStream::connect(server.addr).unwrap())
         .collect();
+    let (first_round, trickling_started) = std::sync::mpsc::channel();
     let trickle = thread::spawn(move || {
         for byte in b"GET / HT".iter().take(4) {
             for stream in &mut trickling {
                 let _ = stream.write_all(&[*byte]);
             }
+            let _ = first_round.send(());
             thread::sleep(Duration::from_secs(1));
         }
         trickling
     });
-    thread::sleep(Duration::from_millis(300));
+    trickling_started.recv_timeout(LIMIT).unwrap();
     let started = Instant::now();
     let run = run_client(&[&server.url, "--count", "3"], Duration::from_secs(5));
     assert!(run.status.success(), "{run:?}");
     assert_eq!(run.lines(), ["1", "2", "3"]);
     let served_in = started.elapsed();
     let trickling = trickle.join().unwrap();
+    // Each slow handshake is dropped: its socket reads the end, with no answer before it.
     let deadline = Instant::now() + LIMIT;
-    while log_count(&server, "handshake not completed within 2s") < 500 {
-        assert!(
-            Instant::now() < deadline,
-            "slow handshakes were not all dropped"
-        );
-        thread::sleep(Duration::from_millis(50));
+    for mut stream in trickling {
+        let left = deadline.saturating_duration_since(Instant::now());
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match stream.read(&mut [0u8; 64]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("a slow handshake was not dropped: {other:?}"),
+        }
     }
-    drop(trickling);
-    eprintln!("a new client was served in {served_in:?} beside 500 slow handshakes");
+    // And the server holds none of them any more.
     wait_for_fds(&server, fds_before);
+    eprintln!("a new client was served in {served_in:?} beside 500 slow handshakes");
 }
 
 /// Waits until the server holds no more descriptors than `baseline` (plus a few for the runtime).
@@ -71,8 +73,8 @@ fn wait_for_fds(server: &Server, baseline: usize) -> usize {
 fn past_the_connection_limit_handshakes_get_503_until_a_slot_frees() {
     let server = Server::start(&["--interval", "10ms", "--max-connections", "2"]);
     let first = WsClient::connect(&server.url, &[]).unwrap();
+    // A slot is taken before the handshake's answer: both are counted once connected.
     let _second = WsClient::connect(&server.url, &[]).unwrap();
-    server.wait_for_log("2 open", LIMIT);
     let mut refused = TcpStream::connect(server.addr).unwrap();
     refused.write_all(raw::UPGRADE_REQUEST.as_bytes()).unwrap();
     let mut answer = String::new();
@@ -83,9 +85,21 @@ fn past_the_connection_limit_handshakes_get_503_until_a_slot_frees() {
     assert_eq!(run.status.code(), Some(1));
     assert!(run.stderr.contains("503"), "{}", run.stderr);
     drop(first);
-    server.wait_for_log("(1 open)", LIMIT);
-    let run = run_client(&[&server.url, "--count", "2"], LIMIT);
-    assert!(run.status.success(), "a freed slot is used again: {run:?}");
+    // The slot frees once the server has seen the close: 503 until then, then served.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let run = run_client(&[&server.url, "--count", "2"], LIMIT);
+        if run.status.success() {
+            assert_eq!(run.lines(), ["1", "2"]);
+            break;
+        }
+        assert!(run.stderr.contains("503"), "{run:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the freed slot is never used again"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Sends `frames` after a good handshake and returns the close code the server answers with.
@@ -160,17 +174,16 @@ fn bad_frames_get_the_close_code_rfc_6455_gives_them() {
         .write_all(&FrameSpec::client(8).encode(&1000u16.to_be_bytes()))
         .unwrap();
     assert_eq!(raw::close_code(&mut polite), Some(1000));
-    assert_eq!(
-        bystander.texts(3, LIMIT).len(),
-        3,
-        "other clients are unaffected"
-    );
+    // Other clients are unaffected: the stream goes on, in order.
+    let numbers: Vec<u64> = bystander
+        .texts(3, LIMIT)
+        .iter()
+        .map(|text| text.parse().unwrap())
+        .collect();
     assert!(
-        server.log().contains("closed with 1009 (message too big)"),
-        "{}",
-        server.log()
+        numbers.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "{numbers:?}"
     );
-    assert!(server.log().contains("closed with 1007 (invalid payload)"));
 }
 
 #[test]
@@ -220,7 +233,6 @@ fn ten_thousand_abrupt_connections_leave_nothing_behind() {
     let rss_before = resident_kib(pid);
     churn(10_000);
     let fds_after = wait_for_fds(&server, fds_before);
-    thread::sleep(Duration::from_millis(200));
     let rss_after = resident_kib(pid);
     eprintln!(
         "10,000 abrupt connections: open descriptors {fds_before} -> {fds_after}, resident memory {rss_before} KiB -> {rss_after} KiB"

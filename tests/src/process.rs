@@ -2,9 +2,11 @@
 //! instead of hanging it.
 
 use crate::binaries::binary;
+pub(crate) use harness::process::wait_for;
+use harness::process::Guard;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,12 +16,14 @@ const START_LIMIT: Duration = Duration::from_secs(10);
 
 /// A producer-server process, killed when dropped.
 pub struct Server {
-    /// The process.
-    child: Child,
+    /// The process, killed when this is dropped.
+    child: Guard,
     /// The address it listens on, read from its `listening on` line.
     pub addr: SocketAddr,
-    /// `ws://addr/`.
+    /// `ws://addr/`, or `wss://addr/` for a TLS server.
     pub url: String,
+    /// The `--metrics` address, read from its `metrics on` line, when it serves metrics.
+    pub metrics: Option<SocketAddr>,
     /// Everything it has logged on stderr so far.
     log: Arc<Mutex<String>>,
     /// Its standard input, when started with a pipe there.
@@ -34,32 +38,48 @@ impl Server {
 
     /// Starts producer-server at `addr` with `args` and `stdin`, and waits until it listens.
     pub fn start_with(args: &[&str], stdin: impl Into<Stdio>, addr: &str) -> Server {
-        let mut child = Command::new(binary("producer-server"))
-            .args(["--addr", addr])
-            .args(args)
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("producer-server starts");
-        let (log, _) = collect(child.stderr.take().expect("stderr is piped"));
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut child = Guard::spawn(
+            Command::new(binary("producer-server"))
+                .args(["--addr", addr])
+                .args(args)
+                .stdin(stdin)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let (log, _) = collect(child.child().stderr.take().expect("stderr is piped"));
+        let mut stdout = BufReader::new(child.child().stdout.take().expect("stdout is piped"));
         let (line_tx, line_rx) = mpsc::channel();
+        // The lines before `listening on` (such as `metrics on`) come first, in one go.
         let reader = thread::spawn(move || {
-            let mut line = String::new();
-            let _ = stdout.read_line(&mut line);
-            let _ = line_tx.send(line);
+            let mut lines = String::new();
+            loop {
+                let mut line = String::new();
+                match stdout.read_line(&mut line) {
+                    Ok(n) if n > 0 => lines.push_str(&line),
+                    _ => break,
+                }
+                if line.starts_with("listening on ") {
+                    break;
+                }
+            }
+            let _ = line_tx.send(lines);
             stdout
         });
-        let line = line_rx.recv_timeout(START_LIMIT).unwrap_or_default();
-        let Some(addr) = line
-            .trim()
-            .strip_prefix("listening on ws://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .and_then(|addr| addr.parse().ok())
-        else {
-            let _ = child.kill();
-            let _ = child.wait();
+        let lines = line_rx.recv_timeout(START_LIMIT).unwrap_or_default();
+        let metrics = lines.lines().find_map(|line| {
+            let rest = line.strip_prefix("metrics on http://")?;
+            rest.strip_suffix("/metrics")?.parse().ok()
+        });
+        let line = lines.lines().last().unwrap_or_default().to_string();
+        let listening = line.trim().strip_prefix("listening on ");
+        let scheme_and_addr = listening.and_then(|rest| rest.strip_suffix('/'));
+        let parsed = scheme_and_addr.and_then(|rest| {
+            let (scheme, addr) = rest.split_once("://")?;
+            Some((scheme.to_string(), addr.parse::<SocketAddr>().ok()?))
+        });
+        let Some((scheme, addr)) = parsed else {
+            drop(child);
             panic!(
                 "producer-server did not print its address; stdout {line:?}, stderr:\n{}",
                 log.lock().unwrap()
@@ -71,11 +91,12 @@ impl Server {
                 let _ = std::io::copy(&mut rest, &mut std::io::sink());
             }
         });
-        let stdin = child.stdin.take();
+        let stdin = child.child().stdin.take();
         Server {
             child,
-            url: format!("ws://{addr}/"),
+            url: format!("{scheme}://{addr}/"),
             addr,
+            metrics,
             log,
             stdin,
         }
@@ -83,7 +104,7 @@ impl Server {
 
     /// The process id, to send it signals.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// Sends `signal` (such as `INT`, `TERM`, `KILL`) to the server.
@@ -98,7 +119,7 @@ impl Server {
 
     /// Waits for the server to exit, at most `limit`; panics if it does not.
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        wait_for(&mut self.child, limit).unwrap_or_else(|| {
+        self.child.wait(limit).unwrap_or_else(|| {
             panic!(
                 "producer-server did not exit within {limit:?}; stderr:\n{}",
                 self.log()
@@ -130,13 +151,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A finished consumer-client run.
 #[derive(Debug)]
 pub struct ClientRun {
@@ -157,8 +171,8 @@ impl ClientRun {
 
 /// A consumer-client process, started but not yet waited for.
 pub struct RunningClient {
-    /// The process.
-    child: Child,
+    /// The process, killed when this is dropped.
+    child: Guard,
     /// Its stdout, collected as it comes, so that a test can act once some lines are out.
     stdout: Arc<Mutex<String>>,
     /// The thread collecting stdout, which ends with the process's stdout.
@@ -172,15 +186,18 @@ pub struct RunningClient {
 impl RunningClient {
     /// Starts consumer-client with `args`.
     pub fn start(args: &[&str]) -> RunningClient {
-        let mut child = Command::new(binary("consumer-client"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("consumer-client starts");
-        let (stdout, stdout_reader) = collect(child.stdout.take().expect("stdout is piped"));
-        let (stderr, stderr_reader) = collect(child.stderr.take().expect("stderr is piped"));
+        let mut child = Guard::spawn(
+            Command::new(binary("consumer-client"))
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let (stdout, stdout_reader) =
+            collect(child.child().stdout.take().expect("stdout is piped"));
+        let (stderr, stderr_reader) =
+            collect(child.child().stderr.take().expect("stderr is piped"));
         RunningClient {
             child,
             stdout,
@@ -188,11 +205,6 @@ impl RunningClient {
             stderr,
             stderr_reader,
         }
-    }
-
-    /// The process id, to read its memory from `/proc`.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// How many lines it has printed on stdout so far.
@@ -219,19 +231,23 @@ impl RunningClient {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Its process id, to send it signals or read its memory from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
     /// Sends `signal` to the client.
     pub fn signal(&self, signal: &str) {
         let _ = Command::new("kill")
             .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
+            .arg(self.child.pid().to_string())
             .status();
     }
 
     /// Waits for it to exit, at most `limit`; kills it and panics if it does not.
     pub fn finish(mut self, limit: Duration) -> ClientRun {
-        let Some(status) = wait_for(&mut self.child, limit) else {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        let Some(status) = self.child.wait(limit) else {
+            // The guard kills it when `self` goes.
             panic!(
                 "consumer-client did not exit within {limit:?}; stderr:\n{}",
                 self.stderr()
@@ -272,18 +288,4 @@ pub(crate) fn collect(
         }
     });
     (text, reader)
-}
-
-/// Waits for `child` to exit, at most `limit`.
-pub(crate) fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("waiting on a child works") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
 }

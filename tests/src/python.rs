@@ -1,35 +1,23 @@
 //! The asyncio article's own programs (`tests/python/`), run with Python's `websockets`.
 //!
-//! `.ci/run` installs `websockets` into `.venv` at the workspace root. Elsewhere the tests that
+//! `.ci/run` installs `websockets` and `prometheus_client` into `.venv` at the workspace root. Elsewhere the tests that
 //! need it say loudly that they skip; under CI (`CI` set) a missing library fails them instead.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 /// The workspace's `tests/python` folder.
 pub fn scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
+    harness::python::scripts()
 }
 
-/// A Python interpreter that can import `websockets`, if there is one.
+/// A Python interpreter that can import `websockets` and `prometheus_client`, if there is one.
 pub fn interpreter() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    let candidates = std::env::var_os("PRODCON_PYTHON")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([venv, PathBuf::from("python3")]);
-    for python in candidates {
-        let works = Command::new(&python)
-            .args(["-c", "import websockets.asyncio.server"])
-            .output()
-            .is_ok_and(|out| out.status.success());
-        if works {
-            return Some(python);
-        }
+    let found = harness::python::find(&[]);
+    if found.is_none() {
+        crate::skip::skip(
+            "the tests with the article's Python programs",
+            "no Python with the websockets library (pip install -r tests/python/requirements.txt, or set PRODCON_PYTHON)",
+        );
     }
-    crate::skip::skip(
-        "the tests with the article's Python programs",
-        "no Python with the websockets library (pip install -r tests/python/requirements.txt, or set PRODCON_PYTHON)",
-    );
-    None
+    found
 }

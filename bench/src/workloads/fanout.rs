@@ -1,51 +1,70 @@
 //! Workload 2, fan-out: one broadcast stream to many consumers held by this process. At 10
 //! messages per second: latency (receipt time minus the envelope's `time`) with every message
 //! accounted for; at `--interval 0`: deliveries per second in all. And workload 4 for both,
-//! server CPU seconds per million messages delivered.
+//! server CPU microseconds per delivery. The floor runs the same crowd: its latency and CPU are
+//! the limit column.
 
-use super::{join_notes, Bench, Pair};
+use super::{join_notes, serving, Bench, Measured};
 use crate::consumers::Clock;
 use crate::crowd::{self, Spec, Summary};
 use crate::stats::percentile;
 use crate::subjects::{Mode, Subject};
 use crate::table::{Row, Unit};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Read buffer of each subscriber: enough for a burst of envelopes, small enough that ten
 /// thousand of them cost the bench little memory.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// What a run of one kind gives.
+/// What the runs of one size give.
 #[derive(Default)]
 struct Results {
     /// Latency percentiles p50, p99 and max, in milliseconds (latency runs).
-    latency: [Pair; 3],
+    latency: [Measured; 3],
     /// Deliveries per second in all (rate runs).
-    rate: Pair,
-    /// Server CPU seconds per million deliveries.
-    cpu: Pair,
-    /// The counts of producer-server's runs.
-    ours: Counts,
-    /// The counts of the baseline's runs.
-    baseline: Counts,
-    /// Failures of baseline runs.
+    rate: Measured,
+    /// Server CPU microseconds per delivery.
+    cpu: Measured,
+    /// The counts of each server's runs.
+    counts: BTreeMap<Subject, Counts>,
+    /// Failures of peers' runs.
     notes: Vec<String>,
-    /// Why producer-server could not run this, if it could not (no `--broadcast`).
-    unavailable: Option<String>,
 }
 
 impl Results {
-    /// The counts of both subjects, and the baseline's failures, for the notes cell.
+    /// The counts of every server, and the peers' failures, for the notes cell.
     fn notes(&self, clock: Clock) -> String {
         let mut notes = Vec::new();
-        for (who, counts) in [("ours", &self.ours), ("baseline", &self.baseline)] {
+        for (subject, counts) in &self.counts {
             if counts.runs > 0 {
-                notes.push(format!("{who}: {}", counts.describe(clock)));
+                notes.push(format!("{}: {}", subject.name(), counts.describe(clock)));
             }
         }
         notes.extend(self.notes.iter().cloned());
         join_notes(&notes)
     }
+}
+
+/// One point of the chart: a server's median p50 and p99 at a number of consumers.
+#[derive(Debug, Clone, Copy)]
+pub struct Point {
+    /// Consumers.
+    pub consumers: usize,
+    /// Median over the runs of the p50 latency, in milliseconds.
+    pub p50: f64,
+    /// Median over the runs of the p99 latency, in milliseconds.
+    pub p99: f64,
+}
+
+/// What the workload gives: its rows, its cost rows, and the chart's points by server.
+pub struct Outcome {
+    /// Latency and rate rows.
+    pub rows: Vec<Row>,
+    /// Cost rows.
+    pub costs: Vec<Row>,
+    /// Latency against consumers, for the chart.
+    pub curves: BTreeMap<Subject, Vec<Point>>,
 }
 
 /// The counts of one subject's runs, added up.
@@ -130,11 +149,13 @@ impl Counts {
     }
 }
 
-/// Runs the workload; returns its rows and its cost rows.
-pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
+/// Runs the workload.
+pub fn run(bench: &mut Bench) -> Outcome {
     let mut rows = Vec::new();
     let mut costs = Vec::new();
+    let mut curves: BTreeMap<Subject, Vec<Point>> = BTreeMap::new();
     let interval = bench.plan.fanout_interval;
+    let applies = serving(Mode::Broadcast { interval });
     for consumers in bench.plan.fanout.clone() {
         let label = format!(
             "2 fan-out latency, {consumers} consumers, --broadcast --interval {}ms (prodcon.v1)",
@@ -142,63 +163,65 @@ pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
         );
         let results = repeat(bench, &label, consumers, Clock::Produced, interval);
         for (i, name) in ["p50", "p99", "max"].iter().enumerate() {
-            let (ours, baseline) = cells(bench, &results, &results.latency[i]);
-            rows.push(Row {
-                workload: format!("{label}: {name}"),
-                unit: Unit::Millis,
-                ours,
-                baseline,
-                notes: if i == 0 {
-                    results.notes(Clock::Produced)
-                } else {
-                    String::new()
-                },
-            });
+            let notes = if i == 0 {
+                results.notes(Clock::Produced)
+            } else {
+                String::new()
+            };
+            rows.push(results.latency[i].row(
+                bench,
+                &applies,
+                format!("{label}: {name}"),
+                Unit::Millis,
+                notes,
+            ));
         }
-        costs.push(cost_row(bench, &label, &results));
+        for subject in &applies {
+            let p50 = results.latency[0].median(*subject);
+            let p99 = results.latency[1].median(*subject);
+            if let (Some(p50), Some(p99)) = (p50, p99) {
+                curves.entry(*subject).or_default().push(Point {
+                    consumers,
+                    p50,
+                    p99,
+                });
+            }
+        }
+        costs.push(cost_row(bench, &applies, &label, &results));
     }
     let consumers = bench.plan.rate_consumers;
     let label =
         format!("2 fan-out rate, {consumers} consumers, --broadcast --interval 0 (prodcon.v1)");
     let results = repeat(bench, &label, consumers, Clock::Received, Duration::ZERO);
-    let (ours, baseline) = cells(bench, &results, &results.rate);
-    rows.push(Row {
-        workload: format!("{label}: deliveries in all"),
-        unit: Unit::PerSecond,
-        ours,
-        baseline,
-        notes: results.notes(Clock::Received),
+    let applies = serving(Mode::Broadcast {
+        interval: Duration::ZERO,
     });
-    costs.push(cost_row(bench, &label, &results));
-    (rows, costs)
-}
-
-fn cells(
-    bench: &Bench,
-    results: &Results,
-    pair: &Pair,
-) -> (crate::table::Outcome, crate::table::Outcome) {
-    let ours_missing = results
-        .unavailable
-        .as_ref()
-        .map_or("failed (see notes)".to_string(), |why| {
-            format!("not available: {why}")
-        });
-    pair.outcomes(&ours_missing, bench.baseline_missing())
-}
-
-fn cost_row(bench: &Bench, label: &str, results: &Results) -> Row {
-    let (ours, baseline) = cells(bench, results, &results.cpu);
-    Row {
-        workload: format!("4 cost, server CPU: {label}"),
-        unit: Unit::CpuPerMillion,
-        ours,
-        baseline,
-        notes: "utime+stime of the server process over the window, per delivery".into(),
+    rows.push(results.rate.row(
+        bench,
+        &applies,
+        format!("{label}: deliveries in all"),
+        Unit::PerSecond,
+        results.notes(Clock::Received),
+    ));
+    costs.push(cost_row(bench, &applies, &label, &results));
+    Outcome {
+        rows,
+        costs,
+        curves,
     }
 }
 
-/// Runs `reps` repetitions against each subject.
+fn cost_row(bench: &Bench, applies: &[Subject], label: &str, results: &Results) -> Row {
+    results.cpu.row(
+        bench,
+        applies,
+        format!("4 cost: {label}"),
+        Unit::CpuPerMessage,
+        "utime+stime of the server process over the window, per delivery".into(),
+    )
+}
+
+/// Runs `reps` repetitions against each server, interleaved.
 fn repeat(
     bench: &mut Bench,
     label: &str,
@@ -208,27 +231,20 @@ fn repeat(
 ) -> Results {
     let mut results = Results::default();
     for rep in 0..bench.plan.reps {
-        for subject in bench.subjects() {
-            if subject == Subject::Ours && results.unavailable.is_some() {
-                continue;
-            }
+        for subject in bench.subjects(Mode::Broadcast { interval }) {
             let what = format!("{label} rep {}", rep + 1);
             let summary = match measure(bench, subject, consumers, clock, interval) {
                 Ok(summary) => summary,
-                Err(RunError::Unavailable(why)) => {
-                    eprintln!("bench: {what}: not available: {why}");
-                    results.unavailable = Some(why);
-                    continue;
-                }
-                Err(RunError::Failed(error)) => {
+                Err(error) => {
                     bench.failed(subject, &what, &error, &mut results.notes);
                     continue;
                 }
             };
-            match subject {
-                Subject::Ours => results.ours.add(&summary, clock),
-                Subject::Baseline => results.baseline.add(&summary, clock),
-            }
+            results
+                .counts
+                .entry(subject)
+                .or_default()
+                .add(&summary, clock);
             if let Some(problem) = problem(&summary, clock) {
                 bench.failed(subject, &what, &problem, &mut Vec::new());
             }
@@ -240,18 +256,17 @@ fn repeat(
 
 /// Adds one run's numbers to `results`.
 fn record(results: &mut Results, subject: Subject, summary: &Summary, clock: Clock) {
-    if summary.received_since_start > 0 {
-        results
-            .cpu
-            .of(subject)
-            .push(summary.server_cpu / summary.received_since_start as f64 * 1e6);
-    }
+    results
+        .cpu
+        .push_cost(subject, summary.server_cpu, summary.received_since_start);
+    results.cpu.note_load();
     match clock {
         Clock::Produced => {
             for (i, fraction) in [0.5, 0.99, 1.0].into_iter().enumerate() {
                 if let Some(micros) = percentile(&summary.latencies, fraction) {
                     results.latency[i].of(subject).push(micros as f64 / 1000.0);
                 }
+                results.latency[i].note_load();
             }
         }
         Clock::Received => {
@@ -262,6 +277,7 @@ fn record(results: &mut Results, subject: Subject, summary: &Summary, clock: Clo
                     .of(subject)
                     .push(summary.in_window as f64 / seconds);
             }
+            results.rate.note_load();
         }
     }
 }
@@ -312,14 +328,6 @@ fn describe(summary: &Summary, clock: Clock) -> String {
     text
 }
 
-/// Why a run could not be made.
-enum RunError {
-    /// producer-server has no `--broadcast` (yet): the rows say 'not available'.
-    Unavailable(String),
-    /// Anything else: a failure of the run.
-    Failed(String),
-}
-
 /// One run: a fresh broadcast server and `consumers` subscribers.
 fn measure(
     bench: &Bench,
@@ -327,20 +335,8 @@ fn measure(
     consumers: usize,
     clock: Clock,
     interval: Duration,
-) -> Result<Summary, RunError> {
-    let server = bench
-        .servers
-        .start(subject, Mode::Broadcast { interval })
-        .map_err(|error| {
-            // clap's words for a flag it does not know.
-            let unknown_flag =
-                error.contains("wasn't expected") || error.contains("unexpected argument");
-            if subject == Subject::Ours && unknown_flag {
-                RunError::Unavailable("producer-server has no --broadcast".into())
-            } else {
-                RunError::Failed(error)
-            }
-        })?;
+) -> Result<Summary, String> {
+    let server = bench.servers.start(subject, Mode::Broadcast { interval })?;
     let plan = bench.plan;
     let window = match clock {
         Clock::Produced => plan.latency_window,
@@ -357,5 +353,5 @@ fn measure(
         read_buffer: READ_BUFFER,
     };
     async_std::task::block_on(crowd::run(&spec, server.pid()))
-        .map_err(|e| RunError::Failed(format!("{e}; server log: {}", server.log_tail())))
+        .map_err(|e| format!("{e}; server log: {}", server.log_tail()))
 }

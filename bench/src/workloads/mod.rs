@@ -1,19 +1,29 @@
-//! The workloads of issue 4, each bounded in count and time, each run against producer-server
-//! and the Python baseline in turn, repetition after repetition.
+//! The workloads, each bounded in count and time, each run against every server that applies,
+//! servers interleaved: repetition 1 of every server, then repetition 2, and so on, so that a
+//! change in the machine's load touches them all alike.
 //!
-//! - [`throughput`]: one consumer at `--interval 0` (1), and its cost per message (4).
-//! - [`fanout`]: broadcast to many consumers: latency at 10 msg/s, deliveries at `--interval 0`
-//!   (2), and their cost per message (4).
-//! - [`memory`]: resident memory per idle connection (3).
+//! - [`throughput`]: one consumer at `--interval 0`, through consumer-client or the bench's own
+//!   consumer; one consumer of standard input; and the server CPU per message of each.
+//! - [`fanout`]: broadcast to many consumers: latency at 10 msg/s, deliveries at `--interval 0`,
+//!   and the server CPU per delivery of each.
+//! - [`memory`]: resident memory per idle connection, and per consumer that never reads.
+//! - [`idle_cpu`]: what a broadcast server with consumers and nothing to send spends.
 
 pub mod fanout;
+pub mod idle_cpu;
 pub mod memory;
 pub mod throughput;
 
 use crate::plan::Plan;
 use crate::stats::Samples;
-use crate::subjects::{Servers, Subject};
-use crate::table::Outcome;
+use crate::subjects::{Mode, Servers, Subject};
+use crate::system;
+use crate::table::{Outcome, Row, Unit};
+use std::collections::BTreeMap;
+
+/// Server CPU seconds below which a cost is not given: `/proc` counts CPU time in 10 ms ticks,
+/// so a run that used less than ten of them would print a cost off by over 10%, or 0.
+pub const MIN_CPU_SECONDS: f64 = 0.1;
 
 /// What every workload needs, and where it reports failed checks.
 pub struct Bench<'a> {
@@ -21,75 +31,110 @@ pub struct Bench<'a> {
     pub servers: &'a Servers,
     /// The sizes.
     pub plan: &'a Plan,
-    /// Checks of producer-server or consumer-client that failed (counts, order, a run that did
-    /// not complete): any makes the bench exit non-zero.
+    /// Checks of producer-server, consumer-client or the floor that failed (counts, order, a run
+    /// that did not complete): any makes the bench exit non-zero. A peer's failures are notes.
     pub failures: Vec<String>,
 }
 
 impl Bench<'_> {
-    /// The subjects to measure: producer-server, and the baseline when there is a Python.
-    pub fn subjects(&self) -> Vec<Subject> {
-        let mut subjects = vec![Subject::Ours];
-        if self.servers.python.is_some() {
-            subjects.push(Subject::Baseline);
-        }
-        subjects
+    /// The servers that run `mode` here: those that serve it and are there.
+    pub fn subjects(&self, mode: Mode) -> Vec<Subject> {
+        serving(mode)
+            .into_iter()
+            .filter(|subject| self.servers.available(*subject))
+            .collect()
     }
 
-    /// Why a baseline cell holds no value.
-    pub fn baseline_missing(&self) -> &'static str {
-        if self.servers.python.is_some() {
-            "failed (see notes)"
-        } else {
-            "not measured: no Python with websockets"
-        }
-    }
-
-    /// Records that a run of `subject` failed: a failure of ours, a note for the baseline
-    /// (it is not the code under test).
+    /// Records that a run of `subject` failed: a failure of the bench's own code (ours, the
+    /// floor), a note for a peer.
     pub fn failed(&mut self, subject: Subject, what: &str, error: &str, notes: &mut Vec<String>) {
         match subject {
-            Subject::Ours => self.failures.push(format!("{what}: {error}")),
-            Subject::Baseline => {
-                eprintln!("bench: baseline {what}: {error}");
-                notes.push(format!("baseline failed: {error}"));
+            Subject::Ours | Subject::Floor => self.failures.push(format!("{what}: {error}")),
+            peer => {
+                eprintln!("bench: {} {what}: {error}", peer.name());
+                notes.push(format!("{} failed: {error}", peer.name()));
             }
         }
     }
 }
 
-/// One measurement's values for both subjects.
+/// One measurement's values for every server, and the load while it ran.
 #[derive(Debug, Default, Clone)]
-pub struct Pair {
-    /// producer-server's values.
-    pub ours: Samples,
-    /// The baseline's values.
-    pub baseline: Samples,
+pub struct Measured {
+    /// Each server's values.
+    by: BTreeMap<Subject, Samples>,
+    /// The 1-minute load average after each run.
+    pub load: Samples,
 }
 
-impl Pair {
+impl Measured {
     /// The values of `subject`.
     pub fn of(&mut self, subject: Subject) -> &mut Samples {
-        match subject {
-            Subject::Ours => &mut self.ours,
-            Subject::Baseline => &mut self.baseline,
+        self.by.entry(subject).or_default()
+    }
+
+    /// Notes the machine's load after a run.
+    pub fn note_load(&mut self) {
+        if let Some(load) = system::load_one_minute() {
+            self.load.push(load);
         }
     }
 
-    /// The two cells of a row; `baseline_missing` says why the baseline has no value.
-    pub fn outcomes(&self, ours_missing: &str, baseline_missing: &str) -> (Outcome, Outcome) {
-        let cell = |samples: &Samples, why: &str| {
-            if samples.is_empty() {
-                Outcome::Missing(why.to_string())
-            } else {
-                Outcome::Measured(samples.clone())
-            }
-        };
-        (
-            cell(&self.ours, ours_missing),
-            cell(&self.baseline, baseline_missing),
-        )
+    /// Adds one run's cost: `cpu_seconds` of server CPU for `messages` deliveries, in CPU µs per
+    /// message, or "too short" below [`MIN_CPU_SECONDS`].
+    pub fn push_cost(&mut self, subject: Subject, cpu_seconds: f64, messages: u64) {
+        let samples = self.of(subject);
+        if cpu_seconds < MIN_CPU_SECONDS || messages == 0 {
+            samples.push_too_short();
+        } else {
+            samples.push(cpu_seconds / messages as f64 * 1e6);
+        }
     }
+
+    /// The row of these values: a cell for every server in `applies`, "absent" for those that
+    /// are not here, "failed" for those that gave nothing.
+    pub fn row(
+        &self,
+        bench: &Bench,
+        applies: &[Subject],
+        workload: String,
+        unit: Unit,
+        notes: String,
+    ) -> Row {
+        let cells = applies
+            .iter()
+            .map(|&subject| {
+                let outcome = if !bench.servers.available(subject) {
+                    Outcome::Missing("absent".into())
+                } else {
+                    let empty = Samples::default();
+                    let samples = self.by.get(&subject).unwrap_or(&empty);
+                    Outcome::from_samples(samples, "failed (see notes)")
+                };
+                (subject, outcome)
+            })
+            .collect();
+        Row {
+            workload,
+            unit,
+            cells,
+            load: self.load.clone(),
+            notes,
+        }
+    }
+
+    /// The median of `subject`'s values, for the chart.
+    pub fn median(&self, subject: Subject) -> Option<f64> {
+        self.by.get(&subject)?.median()
+    }
+}
+
+/// The servers that serve `mode`, here or not: the cells of its rows.
+pub fn serving(mode: Mode) -> Vec<Subject> {
+    Subject::ALL
+        .into_iter()
+        .filter(|subject| subject.serves(mode))
+        .collect()
 }
 
 /// Notes without repeats, in the order first seen, joined for a table cell.

@@ -1,18 +1,19 @@
 //! Workload 1, throughput: one consumer at `--interval 0`, messages per second, through the
-//! whole real pipeline (consumer-client printing to a pipe the bench drains) and into the bench's
-//! own consumer; and workload 4 for it, server CPU seconds per million messages.
+//! whole real pipeline (consumer-client printing to a pipe the bench drains), into the bench's
+//! own consumer, and from standard input; and the server CPU per message of each.
 
-use super::{join_notes, Bench, Pair};
+use super::{join_notes, serving, Bench, Measured};
 use crate::consumers;
-use crate::processes::Guard;
+use crate::processes::ServerProcess;
 use crate::subjects::{Mode, Subject};
-use crate::system;
 use crate::table::{Row, Unit};
 use crate::ws_client;
 use common::Format;
-use std::io::Read;
+use harness::proc_stats;
+use harness::process::Guard;
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,32 +25,56 @@ const RUN_LIMIT: Duration = Duration::from_secs(180);
 /// would have.
 const READ_BUFFER: usize = 128 * 1024;
 
-/// Who reads the stream.
+/// Who reads the stream, from what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reader {
     /// consumer-client --count N, its stdout piped to the bench.
     Pipeline,
     /// The bench's own consumer, in `format`.
     InBench(Format),
+    /// The bench's own consumer (plain) of a server streaming its standard input.
+    Stdin,
 }
 
 impl Reader {
-    fn label(self, messages: u64) -> String {
+    fn label(self, plan: &crate::plan::Plan) -> String {
         match self {
             Reader::Pipeline => format!(
-                "1a throughput, whole pipeline: consumer-client --count {messages} piped to the bench (prodcon.v1)"
+                "1a throughput, whole pipeline: consumer-client --count N piped to the bench (prodcon.v1), N = {} (peers {})",
+                plan.messages, plan.peer_messages
             ),
-            Reader::InBench(format) => {
-                format!("1b throughput, in-bench Rust consumer ({format})")
-            }
+            Reader::InBench(format) => format!(
+                "1b throughput, in-bench Rust consumer ({format}), N = {} (peers {})",
+                plan.messages, plan.peer_messages
+            ),
+            Reader::Stdin => format!(
+                "1c standard input, {} lines, one in-bench consumer (plain)",
+                plan.stdin_lines
+            ),
         }
     }
 
-    fn format(self) -> Format {
+    fn mode(self, plan: &crate::plan::Plan) -> Mode {
+        let interval = Duration::ZERO;
         match self {
-            // consumer-client always offers prodcon.v1, and both servers accept it.
-            Reader::Pipeline => Format::JsonV1,
-            Reader::InBench(format) => format,
+            // consumer-client always offers prodcon.v1, and every server accepts it.
+            Reader::Pipeline => Mode::PerConnection {
+                interval,
+                format: Format::JsonV1,
+            },
+            Reader::InBench(format) => Mode::PerConnection { interval, format },
+            Reader::Stdin => Mode::Stdin {
+                lines: plan.stdin_lines,
+            },
+        }
+    }
+
+    /// Messages one run of `subject` reads.
+    fn messages(self, plan: &crate::plan::Plan, subject: Subject) -> u64 {
+        match (self, subject) {
+            (Reader::Stdin, _) => plan.stdin_lines,
+            (_, Subject::Ours) => plan.messages,
+            _ => plan.peer_messages,
         }
     }
 }
@@ -58,54 +83,50 @@ impl Reader {
 pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
     let mut rows = Vec::new();
     let mut costs = Vec::new();
+    let plan = bench.plan;
     for reader in [
         Reader::Pipeline,
         Reader::InBench(Format::Plain),
         Reader::InBench(Format::JsonV1),
+        Reader::Stdin,
     ] {
-        let mut rate = Pair::default();
-        let mut cpu = Pair::default();
+        let mode = reader.mode(plan);
+        let label = reader.label(plan);
+        let mut rate = Measured::default();
+        let mut cpu = Measured::default();
         let mut notes = Vec::new();
-        for rep in 0..bench.plan.reps {
-            for subject in bench.subjects() {
-                let messages = match subject {
-                    Subject::Ours => bench.plan.messages,
-                    Subject::Baseline => bench.plan.baseline_messages,
-                };
-                let what = format!("{} rep {}", reader.label(messages), rep + 1);
+        for rep in 0..plan.reps {
+            for subject in bench.subjects(mode) {
+                let messages = reader.messages(plan, subject);
+                let what = format!("{label} rep {}", rep + 1);
                 match measure(bench, subject, reader, messages) {
                     Ok((elapsed, cpu_seconds)) => {
                         rate.of(subject)
                             .push(messages as f64 / elapsed.as_secs_f64());
-                        cpu.of(subject).push(cpu_seconds / messages as f64 * 1e6);
+                        cpu.push_cost(subject, cpu_seconds, messages);
                     }
                     Err(error) => bench.failed(subject, &what, &error, &mut notes),
                 }
+                rate.note_load();
+                cpu.note_load();
             }
         }
-        let mut counts = format!(
-            "ours {} msgs, baseline {} msgs per run; each checked 1..N in order",
-            bench.plan.messages, bench.plan.baseline_messages
-        );
+        let mut counts = "each run checked 1..N in order".to_string();
+        if reader == Reader::Stdin {
+            counts += "; websocketd runs `seq 1 N` for its connection (it has no shared input), the others stream what the bench writes to their stdin once the consumer is in";
+        }
         if !notes.is_empty() {
             counts = format!("{counts}; {}", join_notes(&notes));
         }
-        let (ours, baseline) = rate.outcomes("failed", bench.baseline_missing());
-        rows.push(Row {
-            workload: reader.label(bench.plan.messages),
-            unit: Unit::PerSecond,
-            ours,
-            baseline,
-            notes: counts.clone(),
-        });
-        let (ours, baseline) = cpu.outcomes("failed", bench.baseline_missing());
-        costs.push(Row {
-            workload: format!("4 cost, server CPU: {}", reader.label(bench.plan.messages)),
-            unit: Unit::CpuPerMillion,
-            ours,
-            baseline,
-            notes: "utime+stime of the server process over the run".into(),
-        });
+        let applies = serving(mode);
+        rows.push(rate.row(bench, &applies, label.clone(), Unit::PerSecond, counts));
+        costs.push(cpu.row(
+            bench,
+            &applies,
+            format!("4 cost: {label}"),
+            Unit::CpuPerMessage,
+            "utime+stime of the server process over the run, per message".into(),
+        ));
     }
     (rows, costs)
 }
@@ -118,26 +139,52 @@ fn measure(
     reader: Reader,
     messages: u64,
 ) -> Result<(Duration, f64), String> {
-    let mode = Mode::PerConnection {
-        interval: Duration::ZERO,
-        format: reader.format(),
-    };
-    let server = bench.servers.start(subject, mode)?;
-    let cpu_before = system::cpu_seconds(server.pid()).map_err(|e| e.to_string())?;
+    let mut server = bench.servers.start(subject, reader.mode(bench.plan))?;
+    let cpu_before = proc_stats::cpu_seconds(server.pid()).map_err(|e| e.to_string())?;
     let elapsed = match reader {
-        Reader::Pipeline => pipeline(&bench.servers.binaries.client, &server.url, messages),
-        Reader::InBench(format) => in_bench(&server.url, format, messages),
+        Reader::Pipeline => pipeline(&bench.servers.client, &server.url, messages),
+        Reader::InBench(format) => in_bench(&server.url, format, messages, None),
+        Reader::Stdin => {
+            let feed = server.take_stdin();
+            in_bench(&server.url, Format::Plain, messages, feed)
+        }
     }
     .map_err(|e| format!("{e}; server log: {}", server.log_tail()))?;
-    let cpu_after = system::cpu_seconds(server.pid()).map_err(|e| e.to_string())?;
+    let cpu_after = proc_stats::cpu_seconds(server.pid()).map_err(|e| e.to_string())?;
+    drop::<ServerProcess>(server);
     Ok((elapsed, cpu_after - cpu_before))
 }
 
-/// The bench's consumer reads `messages` from `url` and checks they are 1..=messages in order.
-fn in_bench(url: &str, format: Format, messages: u64) -> Result<Duration, String> {
+/// Writes the lines `1` to `lines` into `stdin` on a thread of its own, and closes it.
+fn feed_lines(mut stdin: ChildStdin, lines: u64) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut chunk = Vec::with_capacity(64 * 1024);
+        for n in 1..=lines {
+            chunk.extend_from_slice(n.to_string().as_bytes());
+            chunk.push(b'\n');
+            if chunk.len() >= 60 * 1024 {
+                if stdin.write_all(&chunk).is_err() {
+                    return;
+                }
+                chunk.clear();
+            }
+        }
+        let _ = stdin.write_all(&chunk);
+    })
+}
+
+/// The bench's consumer reads `messages` from `url` and checks they are 1..=messages in order;
+/// once it is connected, `feed` (the server's stdin) gets the lines 1..=messages.
+fn in_bench(
+    url: &str,
+    format: Format,
+    messages: u64,
+    feed: Option<ChildStdin>,
+) -> Result<Duration, String> {
     async_std::task::block_on(async_std::future::timeout(RUN_LIMIT, async {
         let began = Instant::now();
         let mut ws = ws_client::connect(url, format, READ_BUFFER).await?;
+        let _feeder = feed.map(|stdin| feed_lines(stdin, messages));
         consumers::read_in_order(&mut ws, format, messages).await?;
         Ok(began.elapsed())
     }))

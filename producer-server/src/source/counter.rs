@@ -1,17 +1,19 @@
 //! The seed's producer: `1`, `2`, `3`, ... one per interval.
 
-use crate::outgoing::{End, Outgoing, Published, QueueSender};
+use crate::metrics::Metrics;
+use crate::queue::{End, QueueSender};
 use crate::runtime;
 use async_tungstenite::tungstenite::Utf8Bytes;
 use common::close;
+use common::frame::now_micros;
 use common::frame::MAX_SEQ;
 use futures::stream::{self, Stream};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 
-/// The numbers from `first` to [`MAX_SEQ`], each with its text, one per `interval` (as fast as
-/// they are taken when `interval` is zero).
-pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = (u64, Utf8Bytes)> + Send {
+/// The numbers from `first` to [`MAX_SEQ`], one per `interval` (as fast as they are taken when
+/// `interval` is zero).
+pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = u64> + Send {
     let start = (first, Instant::now());
     stream::unfold(start, move |(seq, mut due)| async move {
         if seq > MAX_SEQ {
@@ -29,31 +31,31 @@ pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = (u64, Utf8B
                 due = now;
             }
         }
-        // Formatted on the stack, then copied once into the frame's shared buffer.
-        let text = Utf8Bytes::from(itoa::Buffer::new().format(seq));
-        Some(((seq, text), (seq + 1, due)))
+        Some((seq, (seq + 1, due)))
     })
 }
 
 /// The data of [`numbers`] from 1, for the broadcast hub, which numbers messages itself in the
 /// same order.
 pub fn source(interval: Duration) -> impl Stream<Item = Utf8Bytes> + Send {
-    numbers(1, interval).map(|(_, text)| text)
+    // Formatted on the stack, then copied once into the frame's shared buffer.
+    numbers(1, interval).map(|seq| Utf8Bytes::from(itoa::Buffer::new().format(seq)))
 }
 
 /// One connection's own counter (per-connection mode), from `first`, into its queue. A full
 /// queue makes it wait: the seed's flow control, so a slow reader slows only its own counter.
-/// Returns when the connection is gone, or the count is over.
-pub async fn feed(first: u64, interval: Duration, mut queue: QueueSender) {
+/// The queue holds each number's time stamp: the connection's outbox knows the numbers follow
+/// each other from `first`. Returns when the connection is gone, or the count is over.
+pub async fn feed(first: u64, interval: Duration, queue: QueueSender<u64>, metrics: Metrics) {
     let numbers = numbers(first, interval);
     futures::pin_mut!(numbers);
-    while let Some((seq, text)) = numbers.next().await {
-        let message = Outgoing::Message(Published::now(seq, text));
-        if queue.send(message).await.is_err() {
+    while numbers.next().await.is_some() {
+        if queue.send(now_micros()).await.is_err() {
             return;
         }
+        metrics.produced();
     }
-    queue.close_with(End {
+    queue.end(End {
         code: close::NORMAL,
         reason: "the counter reached 2^53 - 1",
     });
@@ -64,13 +66,12 @@ mod tests {
     use super::*;
 
     fn first_texts(first: u64, n: usize) -> Vec<String> {
-        let numbers = futures::executor::block_on(
+        futures::executor::block_on(
             numbers(first, Duration::ZERO)
-                .map(|(_, text)| text.as_str().to_string())
+                .map(|seq| seq.to_string())
                 .take(n)
                 .collect(),
-        );
-        numbers
+        )
     }
 
     #[test]

@@ -1,0 +1,196 @@
+//! The in-process engine: a source of this process, numbered here, its history in a ring.
+
+use super::{Backlog, Engine};
+use crate::message::Published;
+use crate::queue::Outgoing;
+use crate::source::Source;
+use common::LostRange;
+use futures::future::{self, BoxFuture, FutureExt};
+use futures::stream::{self, StreamExt};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Whether the source runs while nobody listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unattended {
+    /// Always: a clock (the counter at an `--interval`) goes on, and history keeps it.
+    Runs,
+    /// Not before the first subscriber, then always: standard input is read once someone came,
+    /// so that a short input reaches someone; after that its lines go to history.
+    RunsOnceAttended,
+    /// Never: a source with no pace of its own (the counter at `--interval 0`) would race on.
+    Waits,
+}
+
+/// The default engine: one process, nothing to install.
+pub struct MemoryEngine {
+    /// Where the data comes from.
+    source: Source,
+    /// Whether the source runs while nobody listens.
+    unattended: Unattended,
+    /// Whether anyone has listened yet.
+    attended: bool,
+    /// The last `capacity` messages, oldest first.
+    history: VecDeque<Arc<Published>>,
+    /// Messages kept at most.
+    capacity: usize,
+    /// The sequence number the next message gets.
+    next_seq: u64,
+    /// Whether the source has ended.
+    over: bool,
+}
+
+impl MemoryEngine {
+    /// Numbers what `source` gives from 1, keeping the last `history` messages.
+    pub fn new(source: Source, unattended: Unattended, history: usize) -> Self {
+        MemoryEngine {
+            source,
+            unattended,
+            attended: false,
+            history: VecDeque::with_capacity(history.min(4096)),
+            capacity: history,
+            next_seq: 1,
+            over: false,
+        }
+    }
+
+    /// Whether the source may run now, with `listeners` listening.
+    fn may_run(&mut self, listeners: usize) -> bool {
+        self.attended |= listeners > 0;
+        match self.unattended {
+            Unattended::Runs => true,
+            Unattended::RunsOnceAttended => self.attended,
+            Unattended::Waits => listeners > 0,
+        }
+    }
+
+    /// Numbers `data` and keeps it in history.
+    fn publish(&mut self, data: async_tungstenite::tungstenite::Utf8Bytes) -> Arc<Published> {
+        let message = Published::now(self.next_seq, data);
+        self.next_seq += 1;
+        if self.capacity > 0 {
+            if self.history.len() == self.capacity {
+                self.history.pop_front();
+            }
+            self.history.push_back(Arc::clone(&message));
+        }
+        message
+    }
+}
+
+impl Engine for MemoryEngine {
+    fn next(&mut self, listeners: usize) -> BoxFuture<'_, Option<Arc<Published>>> {
+        if self.over {
+            return future::ready(None).boxed();
+        }
+        if !self.may_run(listeners) {
+            return future::pending().boxed();
+        }
+        async move {
+            // Cancel-safe: the stream keeps its place, and a message is numbered only once taken.
+            match self.source.next().await {
+                Some(data) => Some(self.publish(data)),
+                None => {
+                    self.over = true;
+                    None
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    fn replay(&self, from: u64, until: u64) -> Backlog {
+        let oldest = self.history.front().map_or(self.next_seq, |m| m.seq());
+        let mut owed = Vec::new();
+        if from < oldest.min(until) {
+            owed.push(Outgoing::Lost(LostRange {
+                first: from,
+                last: oldest.min(until) - 1,
+            }));
+        }
+        let skip = from.saturating_sub(oldest) as usize;
+        owed.extend(
+            self.history
+                .iter()
+                .skip(skip)
+                .take_while(|m| m.seq() < until)
+                .map(|m| Outgoing::Message(Arc::clone(m))),
+        );
+        stream::iter(owed).boxed()
+    }
+
+    fn history_len(&self) -> usize {
+        self.history.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_tungstenite::tungstenite::Utf8Bytes;
+    use futures::executor::block_on;
+
+    fn engine(lines: &[&'static str], history: usize) -> MemoryEngine {
+        let lines: Vec<Utf8Bytes> = lines.iter().map(|l| Utf8Bytes::from_static(l)).collect();
+        let source = stream::iter(lines).boxed();
+        MemoryEngine::new(source, Unattended::Runs, history)
+    }
+
+    fn seqs(backlog: Backlog) -> Vec<String> {
+        block_on(backlog.collect::<Vec<_>>())
+            .into_iter()
+            .map(|item| match item {
+                Outgoing::Message(m) => m.seq().to_string(),
+                Outgoing::Lost(range) => format!("lost {}-{}", range.first, range.last),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn numbers_from_one_and_ends() {
+        let mut engine = engine(&["a", "b"], 10);
+        let first = block_on(engine.next(1)).unwrap();
+        assert_eq!((first.seq(), first.data()), (1, "a"));
+        assert_eq!(block_on(engine.next(1)).unwrap().seq(), 2);
+        assert!(block_on(engine.next(1)).is_none());
+        assert_eq!(engine.next_seq(), 3);
+    }
+
+    #[test]
+    fn replay_announces_what_history_lost_then_gives_the_rest() {
+        let mut engine = engine(&["a", "b", "c", "d"], 2);
+        while block_on(engine.next(1)).is_some() {}
+        assert_eq!(seqs(engine.replay(1, 5)), ["lost 1-2", "3", "4"]);
+        assert_eq!(seqs(engine.replay(4, 5)), ["4"]);
+        assert_eq!(seqs(engine.replay(3, 4)), ["3"]);
+        assert!(seqs(engine.replay(5, 5)).is_empty());
+    }
+
+    #[test]
+    fn no_history_means_everything_past_is_lost() {
+        let mut engine = engine(&["a", "b"], 0);
+        while block_on(engine.next(1)).is_some() {}
+        assert_eq!(seqs(engine.replay(1, 3)), ["lost 1-2"]);
+    }
+
+    #[test]
+    fn a_source_that_waits_for_listeners_does_not_run_alone() {
+        let source = stream::iter([Utf8Bytes::from_static("a")]).boxed();
+        let mut engine = MemoryEngine::new(source, Unattended::Waits, 10);
+        assert!(engine.next(0).now_or_never().is_none());
+        assert!(engine.next(1).now_or_never().is_some());
+    }
+
+    #[test]
+    fn standard_input_waits_for_its_first_listener_only() {
+        let source = stream::iter([Utf8Bytes::from_static("a"), "b".into()]).boxed();
+        let mut engine = MemoryEngine::new(source, Unattended::RunsOnceAttended, 10);
+        assert!(engine.next(0).now_or_never().is_none());
+        assert!(engine.next(1).now_or_never().is_some());
+        assert!(engine.next(0).now_or_never().is_some());
+    }
+}

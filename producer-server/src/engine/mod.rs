@@ -1,0 +1,37 @@
+//! Where a broadcast stream's messages are numbered and kept: the engine, behind the hub.
+//!
+//! The hub (see [`crate::stream`]) takes live messages from its engine one at a time, at the pace
+//! of its slowest consumer, and asks it for history when a consumer resumes. Sessions, the page
+//! and the client never know which engine serves them.
+//!
+//! - [`memory`]: the default: a source in this process, numbered here, history in a ring.
+
+pub mod memory;
+
+use crate::message::Published;
+use crate::queue::Outgoing;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use std::sync::Arc;
+
+/// What a resuming subscriber is owed before the live messages: a lost-range notice for what is
+/// no longer held, then the messages held, in order. Lazy, so that an engine may page it.
+pub type Backlog = BoxStream<'static, Outgoing>;
+
+/// A broadcast stream's numbering and history.
+pub trait Engine: Send + 'static {
+    /// The next live message, in sequence order, waiting for it; `None` once the stream is over.
+    /// `listeners` is how many subscribers would receive it: an engine whose source should not
+    /// run unattended waits while it is zero. Cancel-safe: the hub races it against joins and
+    /// departures, and takes it only when every subscriber has room for what it returns.
+    fn next(&mut self, listeners: usize) -> BoxFuture<'_, Option<Arc<Published>>>;
+
+    /// The sequence number the next live message will have: where a new subscriber joins.
+    fn next_seq(&self) -> u64;
+
+    /// What a subscriber that asks from `from` is owed before the live messages from `until` on.
+    fn replay(&self, from: u64, until: u64) -> Backlog;
+
+    /// How many messages it holds for replays now.
+    fn history_len(&self) -> usize;
+}

@@ -1,0 +1,114 @@
+//! The `--metrics` listener: `GET /metrics` for Prometheus, `GET /healthz` for load balancers.
+//!
+//! It has its own address so that the numbers are never exposed by accident on the public port,
+//! and it is plain HTTP (scrapers live on the operator's own network). It reads one request per
+//! connection, answers, and closes.
+
+use crate::http::{self, PlainResponse, RequestKind};
+use crate::metrics::Metrics;
+use crate::runtime::{self, TcpListener, TcpStream};
+use crate::slots::Slots;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a scraper has to send its request.
+const REQUEST_LIMIT: Duration = Duration::from_secs(10);
+
+/// Requests served at once: scrapers and health checks are few; more is someone misbehaving.
+const MAX_PENDING: usize = 64;
+
+/// The `Content-Type` of the metrics: what prometheus-client writes, which Prometheus reads.
+const METRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Answers requests on `listener` for as long as the process runs.
+pub async fn serve(listener: TcpListener, metrics: Metrics) {
+    let pending = Arc::new(Slots::new(MAX_PENDING));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                log::warn!("metrics listener: accepting failed: {error}");
+                runtime::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let metrics = metrics.clone();
+        let pending = Arc::clone(&pending);
+        runtime::spawn(async move {
+            // Past the bound the connection is dropped unanswered: no work for a flood.
+            if let Some(_slot) = pending.take() {
+                runtime::timeout(REQUEST_LIMIT, answer(stream, &metrics)).await;
+            }
+        });
+    }
+}
+
+/// Reads one request and answers it.
+async fn answer(mut stream: TcpStream, metrics: &Metrics) {
+    let response = match http::read_head(&mut stream).await {
+        Ok(head) => respond(&head.kind, &head.target, metrics),
+        Err(error) => PlainResponse::text("400 Bad Request", format!("Bad request: {error}")),
+    };
+    let _ = response.send(&mut stream).await;
+}
+
+/// The answer to a request for `target`.
+fn respond(kind: &RequestKind, target: &str, metrics: &Metrics) -> PlainResponse {
+    let method = match kind {
+        RequestKind::Plain(method) => method.as_str(),
+        _ => "an upgrade",
+    };
+    let head_only = method == "HEAD";
+    if method != "GET" && !head_only {
+        let mut answer = PlainResponse::text(
+            "405 Method Not Allowed",
+            "use GET for /metrics and /healthz",
+        );
+        answer.extra_headers = "Allow: GET, HEAD\r\n";
+        return answer;
+    }
+    let path = target.split('?').next().unwrap_or_default();
+    let mut answer = match path {
+        "/metrics" => PlainResponse {
+            status: "200 OK",
+            content_type: METRICS_TYPE,
+            extra_headers: "Cache-Control: no-cache\r\n",
+            body: metrics.encode().into(),
+            head_only: false,
+        },
+        "/healthz" if metrics.is_healthy() => PlainResponse::text("200 OK", "serving"),
+        "/healthz" => PlainResponse::text(
+            "503 Service Unavailable",
+            "not serving: the engine is unreachable",
+        ),
+        _ => PlainResponse::text(
+            "404 Not Found",
+            "nothing here: metrics are at /metrics, the health check at /healthz",
+        ),
+    };
+    answer.head_only = head_only;
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(target: &str, metrics: &Metrics) -> PlainResponse {
+        respond(&RequestKind::Plain("GET".into()), target, metrics)
+    }
+
+    #[test]
+    fn metrics_health_and_the_rest() {
+        let metrics = Metrics::new();
+        let answer = get("/metrics", &metrics);
+        assert_eq!(answer.status, "200 OK");
+        assert!(answer.body.contains("prodcon_deliveries_total"));
+        assert_eq!(get("/healthz", &metrics).status, "200 OK");
+        metrics.set_engine_reachable(false);
+        assert_eq!(get("/healthz", &metrics).status, "503 Service Unavailable");
+        assert_eq!(get("/", &metrics).status, "404 Not Found");
+        let post = respond(&RequestKind::Plain("POST".into()), "/metrics", &metrics);
+        assert_eq!(post.status, "405 Method Not Allowed");
+    }
+}

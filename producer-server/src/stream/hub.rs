@@ -1,0 +1,407 @@
+//! The hub: the one task that owns a broadcast stream's subscribers and decides its pace.
+//!
+//! It takes a message from the engine only once every subscriber's queue has room for it, as
+//! `tee` does, so everyone gets everything at the pace of the slowest. A subscriber whose queue
+//! stays full for the slow timeout is let go with 4000 after what it holds; all subscribers stalled
+//! on one message share one wait. Nothing here polls: room in a queue, a departure, a join, the
+//! end of the stream and the deadlines are each an event that wakes the hub.
+
+use super::{Join, StreamConfig};
+use crate::engine::Engine;
+use crate::message::Published;
+use crate::queue::{queue, End, Outbox, Outgoing, QueueSender, Refused};
+use crate::runtime;
+use crate::shutdown::ShutdownSignal;
+use common::{close, count};
+use futures::channel::{mpsc, oneshot};
+use futures::future::{self as future, BoxFuture, Fuse, FusedFuture, FutureExt};
+use futures::stream::{self, FuturesUnordered, StreamExt};
+use futures::{pin_mut, select};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a connection closes once it has the whole of a stream that ended.
+const END_OF_STREAM: End = End {
+    code: close::NORMAL,
+    reason: "end of the stream",
+};
+
+/// How a connection closes once it has sent what its queue held when it was let go.
+const TOO_SLOW: End = End {
+    code: close::SLOW_CONSUMER,
+    reason: "too slow: reconnect with ?from= to resume",
+};
+
+/// How long consumers get to receive the rest of a stream that ended before the server stops
+/// waiting for them.
+const END_OF_STREAM_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long a stream that ended waits, once nobody is connected, for consumers let go as slow to
+/// come back for the rest: longer than consumer-client's longest pause between attempts.
+const RESUME_GRACE: Duration = Duration::from_secs(6);
+
+/// Messages taken in a row, when the engine has them ready, before the hub lets the writers run.
+const BURST: usize = 32;
+
+/// One subscriber, as the hub sees it.
+struct Subscriber {
+    /// Who it is, for the logs.
+    peer: SocketAddr,
+    /// Its queue.
+    queue: QueueSender<Outgoing>,
+    /// The first sequence number it wants: it skips live messages before it.
+    from: u64,
+    /// Whether the hub is waiting for room in its queue.
+    stalled: bool,
+}
+
+/// A timer that may be unset.
+type Timer = Fuse<BoxFuture<'static, ()>>;
+
+/// A timer going off after `duration`.
+fn timer(duration: Duration) -> Timer {
+    runtime::sleep(duration).boxed().fuse()
+}
+
+/// The hub's state.
+struct Hub<E> {
+    /// Numbers and keeps the messages.
+    engine: E,
+    /// How consumers are treated.
+    config: StreamConfig,
+    /// Everyone the live messages go to, by a number of the hub's own.
+    subscribers: HashMap<u64, Subscriber>,
+    /// The number the next subscriber gets.
+    next_id: u64,
+    /// One per connection holding an outbox of this stream, subscribed or served its end:
+    /// each resolves with its number once that outbox is dropped.
+    attendance: FuturesUnordered<BoxFuture<'static, u64>>,
+    /// One per stalled subscriber: resolves with its number, and whether the message got in,
+    /// once there is room in its queue (or it is gone).
+    stalls: FuturesUnordered<BoxFuture<'static, (u64, bool)>>,
+    /// When the stalled subscribers are let go.
+    stall_deadline: Timer,
+    /// Whether the stream has ended.
+    over: bool,
+    /// Whether some consumer was let go as slow, and so may come back for the rest.
+    dropped_slow: bool,
+    /// When a consumer last left.
+    last_departure: Instant,
+    /// Once the stream ended: goes off when nobody came back within [`RESUME_GRACE`].
+    grace: Timer,
+    /// Once the stream ended: goes off after [`END_OF_STREAM_LIMIT`], when the server waits no
+    /// longer for anyone.
+    limit: Timer,
+    /// Told once the stream ended and its consumers have all of it; `None` once told.
+    finished: Option<oneshot::Sender<()>>,
+}
+
+/// What woke the hub.
+enum Event {
+    /// Someone wants to join.
+    Join(Join),
+    /// Every handle is gone: the server is done with the stream.
+    NoMoreJoins,
+    /// A subscriber's outbox was dropped.
+    Left(u64),
+    /// The engine's next message, or its end.
+    Message(Option<Arc<Published>>),
+    /// A stalled subscriber has room now (`true`), or is gone.
+    Room(u64, bool),
+    /// The stalled subscribers took too long.
+    StallTimedOut,
+    /// Nobody came back for the rest of the stream that ended.
+    GraceOver,
+    /// Consumers have had all the time they get to receive the rest of the stream that ended.
+    LimitReached,
+}
+
+/// Runs the hub until `shutdown`, or until every handle is gone.
+pub(super) async fn run<E: Engine>(
+    engine: E,
+    config: StreamConfig,
+    mut joins: mpsc::Receiver<Join>,
+    finished: oneshot::Sender<()>,
+    shutdown: ShutdownSignal,
+) {
+    let mut hub = Hub {
+        engine,
+        config,
+        subscribers: HashMap::new(),
+        next_id: 0,
+        attendance: FuturesUnordered::new(),
+        stalls: FuturesUnordered::new(),
+        stall_deadline: Fuse::terminated(),
+        over: false,
+        dropped_slow: false,
+        last_departure: Instant::now(),
+        grace: Fuse::terminated(),
+        limit: Fuse::terminated(),
+        finished: Some(finished),
+    };
+    let stop = shutdown.wait().fuse();
+    pin_mut!(stop);
+    loop {
+        let listeners = hub.attendance.len();
+        // Tee: the next message only once everyone has room for it.
+        let may_take = !hub.over && hub.stalls.is_empty();
+        let engine = &mut hub.engine;
+        let next = async move {
+            if may_take {
+                engine.next(listeners).await
+            } else {
+                future::pending().await
+            }
+        };
+        let event = select! {
+            join = joins.next() => join.map_or(Event::NoMoreJoins, Event::Join),
+            left = hub.attendance.select_next_some() => Event::Left(left),
+            message = next.fuse() => Event::Message(message),
+            (id, sent) = hub.stalls.select_next_some() => Event::Room(id, sent),
+            () = &mut hub.stall_deadline => Event::StallTimedOut,
+            () = &mut hub.grace => Event::GraceOver,
+            () = &mut hub.limit => Event::LimitReached,
+            () = stop => return,
+        };
+        match event {
+            Event::Join(join) => hub.join(join),
+            Event::NoMoreJoins => return,
+            Event::Left(id) => hub.left(id),
+            Event::Message(Some(message)) => {
+                // What the engine has ready goes out as one burst, queued for each subscriber
+                // in a row: a session woken by the first finds the others in its queue and writes
+                // them all at once, instead of waking once a message.
+                let mut burst = vec![message];
+                let mut over = false;
+                while burst.len() < BURST {
+                    match hub.engine.next(hub.attendance.len()).now_or_never() {
+                        Some(Some(message)) => burst.push(message),
+                        Some(None) => {
+                            over = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                hub.publish(&burst);
+                if over {
+                    hub.end_of_stream();
+                }
+                // A source that is always ready must not keep the writers it feeds from running.
+                runtime::yield_now().await;
+            }
+            Event::Message(None) => hub.end_of_stream(),
+            Event::Room(id, sent) => hub.room(id, sent),
+            Event::StallTimedOut => hub.let_stalled_go(),
+            Event::GraceOver => {}
+            Event::LimitReached => {
+                log::info!("consumers had {END_OF_STREAM_LIMIT:?} to receive the end of the stream: no longer waiting for them");
+                hub.finish();
+            }
+        }
+        hub.check_finished();
+    }
+}
+
+impl<E: Engine> Hub<E> {
+    /// Gives a newcomer its outbox: what it asked for from history, then the live messages.
+    fn join(&mut self, join: Join) {
+        let Join { peer, from, reply } = join;
+        let live_edge = self.engine.next_seq();
+        let from = from.unwrap_or(live_edge);
+        if from > live_edge {
+            log::info!("{peer}: asked from {from}, ahead of the stream (next is {live_edge}): it waits for it");
+        }
+        let backlog = if from < live_edge {
+            let metrics = self.config.metrics.clone();
+            self.engine
+                .replay(from, live_edge)
+                .inspect(move |item| {
+                    if let Outgoing::Lost(lost) = item {
+                        metrics.lost_range();
+                        log::info!(
+                            "{peer}: asked from {from}, but {lost} are no longer in history"
+                        );
+                    }
+                })
+                .boxed()
+        } else {
+            stream::empty().boxed()
+        };
+        let (sender, receiver) = queue(self.config.queue);
+        let (attendance, departure) = oneshot::channel();
+        let id = self.next_id;
+        self.next_id += 1;
+        if reply
+            .send(Outbox::stream(backlog, receiver, attendance))
+            .is_err()
+        {
+            return;
+        }
+        self.attendance.push(departure.map(move |_| id).boxed());
+        if self.over {
+            // Back after the end (let go as slow, say): it still gets what history holds.
+            sender.end(END_OF_STREAM);
+            return;
+        }
+        let subscriber = Subscriber {
+            peer,
+            queue: sender,
+            from: from.max(live_edge),
+            stalled: false,
+        };
+        self.subscribers.insert(id, subscriber);
+    }
+
+    /// Forgets a subscriber whose connection is over.
+    fn left(&mut self, id: u64) {
+        self.last_departure = Instant::now();
+        // Its stall, if any, resolves on its own: its queue is closed.
+        self.subscribers.remove(&id);
+    }
+
+    /// Queues `burst` for every subscriber that wants it, in order; a full queue stalls the hub
+    /// until it has room for the rest.
+    fn publish(&mut self, burst: &[Arc<Published>]) {
+        for _ in burst {
+            self.config.metrics.produced();
+        }
+        self.config.metrics.history_size(self.engine.history_len());
+        let mut gone = Vec::new();
+        let mut full = Vec::new();
+        for (&id, subscriber) in &mut self.subscribers {
+            let from = subscriber.from;
+            let mut wanted = burst
+                .iter()
+                .filter(move |message| message.seq() >= from)
+                .map(|message| Outgoing::Message(Arc::clone(message)));
+            while let Some(item) = wanted.next() {
+                match subscriber.queue.try_send(item) {
+                    Ok(()) => continue,
+                    Err(Refused::Gone) => gone.push(id),
+                    Err(Refused::Full(_)) if self.config.slow_timeout.is_zero() => full.push(id),
+                    Err(Refused::Full(item)) => {
+                        subscriber.stalled = true;
+                        let room = subscriber.queue.items();
+                        let rest: Vec<Outgoing> = std::iter::once(item).chain(wanted).collect();
+                        self.stalls.push(
+                            async move {
+                                for item in rest {
+                                    if room.send_async(item).await.is_err() {
+                                        return (id, false);
+                                    }
+                                }
+                                (id, true)
+                            }
+                            .boxed(),
+                        );
+                    }
+                }
+                break;
+            }
+        }
+        for id in gone {
+            self.subscribers.remove(&id);
+        }
+        let at = burst.last().map_or(0, |message| message.seq());
+        for id in full {
+            self.let_go_as_slow(id, at);
+        }
+        if !self.stalls.is_empty() && self.stall_deadline.is_terminated() {
+            self.stall_deadline = timer(self.config.slow_timeout);
+        }
+    }
+
+    /// A stalled subscriber took the rest of the burst (`sent`), or is gone.
+    fn room(&mut self, id: u64, sent: bool) {
+        match self.subscribers.get_mut(&id) {
+            Some(subscriber) if sent => subscriber.stalled = false,
+            _ => {
+                self.subscribers.remove(&id);
+            }
+        }
+        if self.stalls.is_empty() {
+            self.stall_deadline = Fuse::terminated();
+        }
+    }
+
+    /// Lets every subscriber still stalled go as slow: the others go on.
+    fn let_stalled_go(&mut self) {
+        // Dropping the waits lets go of the queues they held open.
+        self.stalls = FuturesUnordered::new();
+        let stalled: Vec<u64> = self
+            .subscribers
+            .iter()
+            .filter(|(_, subscriber)| subscriber.stalled)
+            .map(|(&id, _)| id)
+            .collect();
+        let at = self.engine.next_seq() - 1;
+        for id in stalled {
+            self.let_go_as_slow(id, at);
+        }
+    }
+
+    /// Closes a subscriber as slow once it has sent what it holds.
+    fn let_go_as_slow(&mut self, id: u64, at: u64) {
+        let Some(subscriber) = self.subscribers.remove(&id) else {
+            return;
+        };
+        self.dropped_slow = true;
+        let waited = self.config.slow_timeout;
+        log::info!(
+            "{}: too slow: its queue of {} stayed full for {waited:?} at seq {at}: closing it with 4000 after what it holds",
+            subscriber.peer,
+            count(self.config.queue.get(), "message"),
+        );
+        subscriber.queue.end(TOO_SLOW);
+        self.config.metrics.closed_slow();
+    }
+
+    /// The stream is over: every subscriber sends what it holds, then closes with 1000.
+    fn end_of_stream(&mut self) {
+        let count = self.engine.next_seq() - 1;
+        let open = self.subscribers.len();
+        let subscribers = if open == 1 {
+            "subscriber"
+        } else {
+            "subscribers"
+        };
+        log::info!(
+            "end of the stream after {count} messages: closing {open} {subscribers} with 1000 once they have it all"
+        );
+        self.over = true;
+        self.stalls = FuturesUnordered::new();
+        self.stall_deadline = Fuse::terminated();
+        self.limit = timer(END_OF_STREAM_LIMIT);
+        for (_, subscriber) in self.subscribers.drain() {
+            subscriber.queue.end(END_OF_STREAM);
+        }
+    }
+
+    /// Once the stream ended: says it is finished when nobody is connected any more and those
+    /// let go as slow have had their chance to come back; arms the grace period meanwhile.
+    fn check_finished(&mut self) {
+        if !self.over || self.finished.is_none() {
+            return;
+        }
+        if !self.attendance.is_empty() {
+            self.grace = Fuse::terminated();
+            return;
+        }
+        let waited = self.last_departure.elapsed();
+        if !self.dropped_slow || waited >= RESUME_GRACE {
+            self.finish();
+        } else if self.grace.is_terminated() {
+            self.grace = timer(RESUME_GRACE - waited);
+        }
+    }
+
+    /// Tells the server the stream is done with.
+    fn finish(&mut self) {
+        if let Some(finished) = self.finished.take() {
+            let _ = finished.send(());
+        }
+    }
+}
