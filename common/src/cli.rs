@@ -1,6 +1,7 @@
 //! What the two programs' command lines have in common: how a command line that does not parse is
 //! answered, and how durations are written.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 use structopt::clap::{ArgMatches, ErrorKind};
@@ -30,7 +31,8 @@ pub fn parse_args_checked<T: StructOpt, E: std::fmt::Display>(
     let matches = T::clap().get_matches_safe().map_err(|error| {
         let (text, code) = answer(program, &error);
         if code == 0 {
-            println!("{text}");
+            // A reader that stops early (`--help | head`) is no failure.
+            let _ = writeln!(std::io::stdout(), "{text}");
         } else {
             eprintln!("{text}");
         }

@@ -5,6 +5,7 @@
 //! sending what remains, so that nothing is ever lost without the consumer being told.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The largest text frame [`ServerFrame::decode`] accepts, in bytes. It bounds the memory a
@@ -102,6 +103,23 @@ pub enum ServerFrame {
     Lost(LostRange),
 }
 
+/// A server frame read in place, as [`ServerFrame::decode_ref`] gives it: a message's data is
+/// borrowed from the frame's text unless it holds escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameRef<'a> {
+    /// A message of the stream.
+    Message {
+        /// Its sequence number, as in [`Envelope::seq`].
+        seq: u64,
+        /// When it was made, as in [`Envelope::time`].
+        time: u64,
+        /// Its payload, as in [`Envelope::data`].
+        data: Cow<'a, str>,
+    },
+    /// Messages the server cannot deliver any more; the stream goes on after them.
+    Lost(LostRange),
+}
+
 /// Why a text frame is not a valid [`ServerFrame`]. Each variant means the peer is broken or is
 /// not a prodcon server: report it and drop the connection, there is nothing to retry.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -129,7 +147,7 @@ struct MessageFrame<'a> {
     seq: u64,
     time: u64,
     #[serde(borrow)]
-    data: std::borrow::Cow<'a, str>,
+    data: Cow<'a, str>,
 }
 
 /// Every field a server frame may carry; which ones are present tells the kind of frame.
@@ -145,20 +163,37 @@ struct RawFrame {
 impl ServerFrame {
     /// Reads one `prodcon.v1` text frame.
     pub fn decode(text: &str) -> Result<ServerFrame, DecodeError> {
+        Ok(match ServerFrame::decode_ref(text)? {
+            FrameRef::Message { seq, time, data } => ServerFrame::Message(Envelope {
+                seq,
+                time,
+                data: data.into_owned(),
+            }),
+            FrameRef::Lost(range) => ServerFrame::Lost(range),
+        })
+    }
+
+    /// Reads one `prodcon.v1` text frame without copying a message's data when it can: what a
+    /// consumer that only prints the data wants.
+    pub fn decode_ref(text: &str) -> Result<FrameRef<'_>, DecodeError> {
         if text.len() > MAX_FRAME_LEN {
             return Err(DecodeError::TooLarge {
                 len: text.len(),
                 max: MAX_FRAME_LEN,
             });
         }
-        // Messages come by the million: the one shape they have is read first, with no optional
-        // fields and no copy of the data but the final one.
-        if let Ok(MessageFrame { seq, time, data }) = serde_json::from_str(text) {
-            if seq == 0 || seq > MAX_SEQ {
-                return Err(DecodeError::Invalid("seq must be from 1 to 2^53 - 1"));
-            }
-            let data = data.into_owned();
-            return Ok(ServerFrame::Message(Envelope { seq, time, data }));
+        // Messages come by the million: the one shape the server writes is read first without
+        // a parser, then the shape of every message with serde, with no optional fields.
+        let message = crate::canonical::read(text)
+            .map(|(seq, time, data)| (seq, time, Cow::Borrowed(data)))
+            .or_else(|| {
+                serde_json::from_str(text)
+                    .ok()
+                    .map(|MessageFrame { seq, time, data }| (seq, time, data))
+            });
+        if let Some((seq, time, data)) = message {
+            check_seq(seq)?;
+            return Ok(FrameRef::Message { seq, time, data });
         }
         let raw: RawFrame =
             serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
@@ -169,10 +204,12 @@ impl ServerFrame {
                 data: Some(data),
                 lost: None,
             } => {
-                if seq == 0 || seq > MAX_SEQ {
-                    return Err(DecodeError::Invalid("seq must be from 1 to 2^53 - 1"));
-                }
-                Ok(ServerFrame::Message(Envelope { seq, time, data }))
+                check_seq(seq)?;
+                Ok(FrameRef::Message {
+                    seq,
+                    time,
+                    data: Cow::Owned(data),
+                })
             }
             RawFrame {
                 seq: None,
@@ -185,13 +222,21 @@ impl ServerFrame {
                         "a lost range needs 1 <= first <= last <= 2^53 - 1",
                     ));
                 }
-                Ok(ServerFrame::Lost(lost))
+                Ok(FrameRef::Lost(lost))
             }
             _ => Err(DecodeError::Invalid(
                 "a frame holds either seq, time and data, or lost alone",
             )),
         }
     }
+}
+
+/// Refuses a sequence number outside 1 to [`MAX_SEQ`].
+fn check_seq(seq: u64) -> Result<(), DecodeError> {
+    if seq == 0 || seq > MAX_SEQ {
+        return Err(DecodeError::Invalid("seq must be from 1 to 2^53 - 1"));
+    }
+    Ok(())
 }
 
 /// Microseconds since the Unix epoch, by the system clock.

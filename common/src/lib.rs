@@ -14,6 +14,7 @@
 //! writing the answer to a command line that does not parse; the rest is easy to test and fuzz.
 #![deny(missing_docs)]
 
+mod canonical;
 pub mod cli;
 pub mod close;
 pub mod frame;
@@ -22,7 +23,7 @@ pub mod printable;
 pub mod resume;
 pub mod subprotocol;
 
-pub use frame::{encode_message, DecodeError, Envelope, LostRange, ServerFrame};
+pub use frame::{encode_message, DecodeError, Envelope, FrameRef, LostRange, ServerFrame};
 pub use plural::count;
 pub use printable::{printable, printable_bytes, Printable};
 pub use subprotocol::Format;

@@ -3,12 +3,18 @@
 use crate::connection::Connection;
 use crate::error::{ClientError, CloseInfo};
 use crate::output::Printer;
+use crate::pacing::Pacer;
 use crate::runtime;
+use crate::tls::Stream;
+use crate::watchdog::Watchdog;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
-use async_tungstenite::tungstenite::Message;
-use common::{close, Format, LostRange, ServerFrame};
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::WebSocketStream;
+use common::{close, Format, FrameRef, LostRange, ServerFrame};
+use futures::future::poll_fn;
 use futures::{FutureExt, SinkExt, StreamExt};
 use std::io::Write;
+use std::task::Poll;
 use std::time::Duration;
 
 /// How long to wait for the server's side of a closing handshake before dropping the socket.
@@ -75,6 +81,8 @@ pub async fn consume<W: Write>(
         silence,
     } = limits;
     let Connection { mut ws, format } = connection;
+    let mut pacer = Pacer::default();
+    let mut watchdog = Watchdog::new(silence);
     loop {
         if limit.is_some_and(|limit| progress.printed >= limit) {
             printer.flush().map_err(ClientError::Output)?;
@@ -86,21 +94,7 @@ pub async fn consume<W: Write>(
             let _ = runtime::timeout(CLOSE_WAIT, ws.close(Some(goodbye))).await;
             return Ok(Stop::CountReached);
         }
-        let next = match ws.next().now_or_never() {
-            Some(next) => next,
-            None => {
-                // The stream paused: whatever is printed must reach the reader now.
-                printer.flush().map_err(ClientError::Output)?;
-                if silence.is_zero() {
-                    ws.next().await
-                } else {
-                    runtime::timeout(silence, ws.next())
-                        .await
-                        .ok_or(ClientError::Silent(silence))?
-                }
-            }
-        };
-        match next {
+        match next_frame(&mut ws, &mut pacer, &mut watchdog, printer).await? {
             Some(Ok(Message::Text(text))) => {
                 receive(format, &text, progress, printer, notices)?;
             }
@@ -120,11 +114,52 @@ pub async fn consume<W: Write>(
                     Err(ClientError::Closed(info))
                 };
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+            Some(Ok(Message::Ping(_))) => {
+                // tungstenite queued the pong and tries to send it as it reads; whether the
+                // socket took it tells whether the server reads at all.
+                let written = ws.flush().now_or_never().is_some();
+                watchdog.pongs(written)?;
+            }
+            Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
             Some(Err(error)) => return Err(ClientError::Lost(error)),
             None => return Err(ClientError::Dropped),
         }
     }
+}
+
+/// The next frame of `ws`. When the socket runs dry, whatever was printed is flushed, so that
+/// the reader sees each message as soon as the stream pauses; [`Pacer`] decides when to read
+/// again, and [`Watchdog`] when to give up.
+async fn next_frame<W: Write>(
+    ws: &mut WebSocketStream<Stream>,
+    pacer: &mut Pacer,
+    watchdog: &mut Watchdog,
+    printer: &mut Printer<W>,
+) -> Result<Option<Result<Message, WsError>>, ClientError> {
+    poll_fn(|cx| {
+        if pacer.poll_resume(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if let Poll::Ready(next) = ws.poll_next_unpin(cx) {
+            pacer.frame();
+            watchdog.frame();
+            return Poll::Ready(Ok(next));
+        }
+        if pacer.drained() {
+            watchdog.drained();
+            if let Err(error) = printer.flush() {
+                return Poll::Ready(Err(ClientError::Output(error)));
+            }
+            // Sets the pause's timer, if one started.
+            let _ = pacer.poll_resume(cx);
+        }
+        if watchdog.owes_pongs() && ws.poll_flush_unpin(cx).is_ready() {
+            // The server read them after all.
+            let _ = watchdog.pongs(true);
+        }
+        watchdog.poll_expired(cx).map(Err)
+    })
+    .await
 }
 
 /// Handles one text frame: prints it unless it repeats one already printed, and reports gaps.
@@ -135,11 +170,11 @@ fn receive<W: Write>(
     printer: &mut Printer<W>,
     notices: &mut impl Notices,
 ) -> Result<(), ClientError> {
-    let envelope = match format {
+    let message = match format {
         Format::Plain => None,
-        Format::JsonV1 => match ServerFrame::decode(text)? {
-            ServerFrame::Message(envelope) => Some(envelope),
-            ServerFrame::Lost(range) => {
+        Format::JsonV1 => match ServerFrame::decode_ref(text)? {
+            FrameRef::Message { seq, data, .. } => Some((seq, data)),
+            FrameRef::Lost(range) => {
                 progress.skip_to(range.first, notices);
                 notices.lost(range, "no longer in the server's history");
                 progress.expected = Some(progress.expected.unwrap_or(1).max(range.last + 1));
@@ -147,19 +182,18 @@ fn receive<W: Write>(
             }
         },
     };
-    if let Some(envelope) = &envelope {
-        if progress
-            .expected
-            .is_some_and(|expected| envelope.seq < expected)
-        {
+    if let Some((seq, _)) = &message {
+        let seq = *seq;
+        if progress.expected.is_some_and(|expected| seq < expected) {
             // Sent again after a reconnection: printed already.
             return Ok(());
         }
-        progress.skip_to(envelope.seq, notices);
-        progress.expected = Some(envelope.seq + 1);
+        progress.skip_to(seq, notices);
+        progress.expected = Some(seq + 1);
     }
+    let data = message.as_ref().map(|(_, data)| data.as_ref());
     printer
-        .print(format, text, envelope.as_ref())
+        .print(format, text, data)
         .map_err(ClientError::Output)?;
     progress.printed += 1;
     Ok(())
@@ -197,12 +231,8 @@ mod tests {
         }
         printer.flush().unwrap();
         let mut out = Vec::new();
-        std::mem::swap(&mut out, printer_buffer(&mut printer));
+        std::mem::swap(&mut out, printer.inner_mut());
         (String::from_utf8(out).unwrap(), progress, notices.0)
-    }
-
-    fn printer_buffer(printer: &mut Printer<Vec<u8>>) -> &mut Vec<u8> {
-        printer.inner_mut()
     }
 
     fn msg(seq: u64) -> String {

@@ -1,7 +1,11 @@
 //! Why consuming stopped, each as one line that says what went wrong.
+//!
+//! Text the server chose (a close reason, a refusal body, a header, bytes quoted by a parser)
+//! is shown through [`common::printable`]: escaped and cut, so that it cannot drive the terminal
+//! or split the line.
 
 use async_tungstenite::tungstenite::Error as WsError;
-use common::{close, DecodeError};
+use common::{close, printable, DecodeError};
 use std::fmt;
 
 /// A reason to stop (or, with `--reconnect`, to retry).
@@ -24,6 +28,10 @@ pub enum ClientError {
     /// The server accepted the connection but did not answer the handshake.
     #[error("no answer to the WebSocket handshake within {0:?}")]
     HandshakeTimeout(std::time::Duration),
+    /// The server chose an extension or a subprotocol the client did not offer: RFC 6455 (4.1)
+    /// says to fail the connection. A server that does so will do it again.
+    #[error("the server chose {0}, which the client did not offer; it is not a server this client can read")]
+    Unoffered(String),
     /// The TLS handshake failed on the certificate or the protocol, not the network: it would
     /// fail the same way again.
     #[error("TLS handshake failed: {0}")]
@@ -32,19 +40,19 @@ pub enum ClientError {
     #[error("{0}")]
     Ca(String),
     /// The handshake failed for another reason.
-    #[error("handshake failed: {0}")]
+    #[error("handshake failed: {}", printable(&.0.to_string()))]
     Handshake(WsError),
     /// The server closed the connection with a code that is not a normal end.
     #[error("server closed the connection with {0}")]
     Closed(CloseInfo),
     /// The connection broke.
-    #[error("connection lost: {0}")]
+    #[error("connection lost: {}", printable(&.0.to_string()))]
     Lost(WsError),
     /// The connection ended without a close frame.
     #[error("connection dropped without a close frame")]
     Dropped,
     /// The server sent something that is not a prodcon.v1 frame.
-    #[error("server sent an invalid frame: {0}")]
+    #[error("server sent an invalid frame: {}", printable(&.0.to_string()))]
     BadFrame(#[from] DecodeError),
     /// The server sent a binary frame, which prodcon never does.
     #[error("server sent a binary frame of {0} bytes; prodcon streams are text")]
@@ -52,6 +60,10 @@ pub enum ClientError {
     /// The server sent nothing, not even a ping, for too long.
     #[error("server went silent: no message and no ping for {0:?}")]
     Silent(std::time::Duration),
+    /// The server sends pings but has read none of the pongs owed to it for too long: it is
+    /// broken or hostile, and waiting on it would only burn CPU.
+    #[error("server reads nothing: the pongs owed to it have waited {0:?}")]
+    NotReading(std::time::Duration),
     /// Standard output is closed (the reader of a pipe went away).
     #[error("cannot write to standard output: {0}")]
     Output(std::io::Error),
@@ -67,8 +79,11 @@ impl ClientError {
             | ClientError::Dropped
             | ClientError::HandshakeTimeout(_)
             | ClientError::Silent(_)
-            | ClientError::Handshake(_) => true,
-            ClientError::Closed(info) => info.code != close::NORMAL,
+            | ClientError::NotReading(_)
+            | ClientError::Handshake(_)
+            // Built only for closes worth retrying after: not a normal end of the stream, or a
+            // server going away (1001) when asked to reconnect.
+            | ClientError::Closed(_) => true,
             ClientError::Rejected { status, .. } => status.starts_with("503"),
             _ => false,
         }
@@ -80,7 +95,7 @@ impl ClientError {
 pub struct CloseInfo {
     /// The close code (1005, "no status code", when the frame had none).
     pub code: u16,
-    /// The reason the server gave.
+    /// The reason the server gave, as it gave it: shown only through [`printable`].
     pub reason: String,
 }
 
@@ -88,7 +103,7 @@ impl fmt::Display for CloseInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.code, close::describe(self.code))?;
         if !self.reason.is_empty() {
-            write!(f, ": {}", self.reason)?;
+            write!(f, ": {}", printable(&self.reason))?;
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The command line.
 
+use crate::connection::Target;
 use structopt::clap::AppSettings;
 use structopt::StructOpt;
 
@@ -10,9 +11,10 @@ use structopt::StructOpt;
 #[derive(Debug, Clone, StructOpt)]
 #[structopt(name = "consumer-client", global_settings = &[AppSettings::ColorNever, AppSettings::UnifiedHelpMessage])]
 pub struct Options {
-    /// The server's URL
-    #[structopt(default_value = "ws://127.0.0.1:8765/")]
-    pub url: String,
+    /// The server's URL, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH; several URLs name nodes of one
+    /// stream, tried in turn
+    #[structopt(default_value = "ws://127.0.0.1:8765/", parse(try_from_str = Target::parse))]
+    pub urls: Vec<Target>,
 
     /// Exit after printing this many messages
     #[structopt(long)]
@@ -26,17 +28,19 @@ pub struct Options {
     #[structopt(long, parse(try_from_str = parse_seq))]
     pub from: Option<u64>,
 
-    /// When the connection drops, retry with backoff and resume after the last message printed
+    /// When the connection drops, retry with backoff, on the next URL in turn, and resume after the
+    /// last message printed
     #[structopt(long)]
     pub reconnect: bool,
 
-    /// Give up on a server that sends nothing, not even a ping, for this long, or that does not
-    /// answer the handshake within it (0: wait forever)
+    /// Give up on a server that sends nothing, not even a ping, for this long, that does not
+    /// answer the handshake within it, or that reads none of the pongs it is owed for as long
+    /// (0: wait forever)
     #[structopt(long, default_value = "45s", parse(try_from_str = common::cli::parse_duration))]
     pub silence_timeout: std::time::Duration,
 
-    /// A certificate authority (PEM) to trust for wss:// besides the system's, such as the one
-    /// that signed a self-made server certificate
+    /// A certificate authority (PEM) to trust besides the system's, for every wss:// URL given,
+    /// such as the one that signed a self-made server certificate
     #[structopt(long, value_name = "FILE")]
     pub ca: Option<std::path::PathBuf>,
 }

@@ -2,6 +2,7 @@
 //! smol touches this file alone.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 pub use async_std::net::TcpStream;
@@ -19,4 +20,12 @@ pub async fn sleep(duration: Duration) {
 /// Runs `future` for at most `limit`; `None` when time ran out first.
 pub async fn timeout<T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
     async_std::future::timeout(limit, future).await.ok()
+}
+
+/// A timer that can be kept in a struct and polled by hand.
+pub type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A timer that fires after `duration`.
+pub fn timer(duration: Duration) -> Timer {
+    Box::pin(async_std::task::sleep(duration))
 }

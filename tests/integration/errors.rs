@@ -34,16 +34,47 @@ fn client_with_nothing_listening_names_the_address() {
 }
 
 #[test]
-fn client_rejects_bad_arguments_in_one_line() {
+fn client_rejects_bad_arguments_with_exit_code_2_in_one_line() {
     for args in [
         vec!["--from", "0"],
         vec!["--count", "many"],
-        vec!["http://x/"],
+        vec!["http://127.0.0.1:8765/"],
+        vec!["nonsense"],
+        vec![
+            "ws://127.0.0.1:9/",
+            "wss://127.0.0.1:9/",
+            "http://127.0.0.1:9/",
+        ],
     ] {
         let run = run_client(&args, LIMIT);
-        assert_ne!(run.status.code(), Some(0), "{args:?}: {run:?}");
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {run:?}");
         let line = one_line(&run.stderr);
         assert!(line.starts_with("consumer-client: "), "{line}");
+    }
+}
+
+/// wss:// is a URL like ws://, alone or among several: with nothing listening the client tries
+/// each and exits 1 naming the last, never 2 as for a bad argument.
+#[test]
+fn ws_and_wss_urls_are_accepted_together() {
+    let plain = format!("ws://127.0.0.1:{}/", free_port());
+    let secure = format!("wss://127.0.0.1:{}/", free_port());
+    let run = run_client(&[&plain, &secure], LIMIT);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per URL: {run:?}");
+    assert!(
+        lines[1].contains(&secure) && lines[1].contains("cannot connect"),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn a_bad_url_is_answered_with_what_a_valid_one_looks_like() {
+    for url in ["nonsense", "http://127.0.0.1:8765/"] {
+        let run = run_client(&[url], LIMIT);
+        assert!(one_line(&run.stderr).contains("ws://"), "{url}: {run:?}");
     }
 }
 

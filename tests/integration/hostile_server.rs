@@ -1,11 +1,13 @@
-//! consumer-client facing servers that misbehave: it exits with one clear line, never panics and
-//! never hangs.
+//! consumer-client facing servers that misbehave: it exits with one clear line, never panics,
+//! never hangs, never lets the server grow its memory or write to the terminal.
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use integration_tests::process::RunningClient;
 use integration_tests::raw::{self, FrameSpec};
-use integration_tests::run_client;
+use integration_tests::{proc_stats, run_client, ClientRun};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,16 +27,21 @@ fn scripted_server(script: fn(TcpStream)) -> String {
 
 /// Reads the client's upgrade request and accepts it, choosing `prodcon.v1`.
 fn accept_upgrade(stream: &mut TcpStream) {
+    answer_upgrade(stream, "Sec-WebSocket-Protocol: prodcon.v1\r\n");
+}
+
+/// Reads the client's upgrade request and accepts it with `headers` (each ending in CRLF).
+fn answer_upgrade(stream: &mut TcpStream, headers: &str) {
     let request = raw::read_head(stream);
     let key = request
         .lines()
         .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
         .expect("the client sends a key");
     let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: prodcon.v1\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{headers}\r\n",
         derive_accept_key(key.trim().as_bytes())
     );
-    stream.write_all(response.as_bytes()).unwrap();
+    let _ = stream.write_all(response.as_bytes());
 }
 
 /// Keeps `stream` open (and silent) long enough for any client timeout in these tests.
@@ -146,4 +153,143 @@ fn a_binary_frame() {
         &[],
         "binary frame",
     );
+}
+
+/// Runs consumer-client against a server running `script`, with a silence timeout far beyond
+/// the test's limit, and checks it fails by itself with exit code 1 and one line naming the URL.
+fn fails_at_once_in_one_line(script: fn(TcpStream)) -> ClientRun {
+    let url = scripted_server(script);
+    let run = run_client(&[url.as_str(), "--silence-timeout", "1h"], LIMIT);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(lines[0].contains(&url), "{}", lines[0]);
+    run
+}
+
+#[test]
+fn an_extension_the_client_never_offered() {
+    fails_at_once_in_one_line(|mut stream| {
+        answer_upgrade(
+            &mut stream,
+            "Sec-WebSocket-Protocol: prodcon.v1\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
+        );
+        hold(stream);
+    });
+}
+
+#[test]
+fn a_subprotocol_the_client_never_offered() {
+    fails_at_once_in_one_line(|mut stream| {
+        answer_upgrade(&mut stream, "Sec-WebSocket-Protocol: evil.v9\r\n");
+        hold(stream);
+    });
+}
+
+#[test]
+fn a_subprotocol_chosen_when_the_client_offered_none() {
+    // The first answer picks none, so the client asks again offering none; the second picks one.
+    static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+    fails_at_once_in_one_line(|mut stream| {
+        if CONNECTIONS.fetch_add(1, Ordering::SeqCst) == 0 {
+            answer_upgrade(&mut stream, "");
+        } else {
+            answer_upgrade(&mut stream, "Sec-WebSocket-Protocol: prodcon.v1\r\n");
+        }
+        hold(stream);
+    });
+    assert_eq!(CONNECTIONS.load(Ordering::SeqCst), 2);
+}
+
+/// Text with every trick a server could play on a terminal: escape sequences (clear the screen,
+/// set the window title), a carriage return and a line feed that would forge a second line.
+const TERMINAL_TRICKS: &str = "go away\u{1b}[2J\r\nconsumer-client: all is well\u{1b}]0;pwned\u{7}";
+
+/// Checks that `stderr` is one line with no control character in it.
+fn one_clean_line(stderr: &str) {
+    let line = stderr.strip_suffix('\n').unwrap_or(stderr);
+    assert!(
+        !line.chars().any(char::is_control),
+        "a control character reached stderr: {stderr:?}"
+    );
+}
+
+#[test]
+fn a_refusal_body_reaches_the_terminal_escaped() {
+    let run = fails_at_once_in_one_line(|mut stream| {
+        raw::read_head(&mut stream);
+        let response = format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{TERMINAL_TRICKS}",
+            TERMINAL_TRICKS.len()
+        );
+        let _ = stream.write_all(response.as_bytes());
+        hold(stream);
+    });
+    one_clean_line(&run.stderr);
+}
+
+#[test]
+fn a_close_reason_reaches_the_terminal_escaped() {
+    let run = fails_at_once_in_one_line(|mut stream| {
+        accept_upgrade(&mut stream);
+        let mut payload = 4001u16.to_be_bytes().to_vec();
+        payload.extend_from_slice(&TERMINAL_TRICKS.as_bytes()[..TERMINAL_TRICKS.len().min(123)]);
+        let close = FrameSpec {
+            masked: false,
+            ..FrameSpec::client(8)
+        }
+        .encode(&payload);
+        let _ = stream.write_all(&close);
+        hold(stream);
+    });
+    one_clean_line(&run.stderr);
+}
+
+/// Set once the flooding server has accepted the client: memory is measured from then on.
+static FLOODING: AtomicBool = AtomicBool::new(false);
+
+#[test]
+fn a_server_that_floods_pings_and_never_reads_cannot_grow_the_client() {
+    let url = scripted_server(|mut stream| {
+        accept_upgrade(&mut stream);
+        FLOODING.store(true, Ordering::SeqCst);
+        let ping = FrameSpec {
+            masked: false,
+            ..FrameSpec::client(9)
+        }
+        .encode(&[b'p'; 125]);
+        let burst = ping.repeat(512);
+        // Never reads a byte; stops when the client has gone, or at the test's limit.
+        let deadline = Instant::now() + LIMIT;
+        while Instant::now() < deadline && stream.write_all(&burst).is_ok() {}
+    });
+    let client = RunningClient::start(&[&url, "--silence-timeout", "2s"]);
+    let deadline = Instant::now() + LIMIT;
+    while !FLOODING.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the client never connected");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let baseline = proc_stats::resident_kib(client.pid());
+    let (mut peak, mut samples) = (baseline, 0);
+    // A process that has exited shows no resident memory.
+    while Instant::now() < deadline {
+        let now = proc_stats::resident_kib(client.pid());
+        if now == 0 {
+            break;
+        }
+        peak = peak.max(now);
+        samples += 1;
+        thread::sleep(Duration::from_millis(10));
+    }
+    let run = client.finish(LIMIT);
+    assert!(
+        samples >= 20,
+        "the flood was not watched for long: {samples} samples"
+    );
+    assert!(
+        peak <= baseline + 1024,
+        "resident memory grew from {baseline} KiB to {peak} KiB"
+    );
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }

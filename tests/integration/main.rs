@@ -4,8 +4,9 @@ mod broadcast; // one producer for many consumers: stdin, slow consumers
 mod browser; // the built-in page in a real headless browser: live, resuming, origin-bound
 mod end_to_end; // the seed's pattern between producer-server and consumer-client
 mod errors; // what a user sees when something is wrong
+mod failover; // several URLs, nodes of one stream: the client moves on with no gap or repeat
 mod hostile_client; // producer-server facing peers that attack it: floods, idle sockets, raw bytes
-mod hostile_server; // consumer-client facing servers that misbehave
+mod hostile_server; // consumer-client facing servers that misbehave, flood or play terminal tricks
 mod interop; // other peers: a plain WebSocket client, plain HTTP, the article's Python programs
 mod keepalive; // pings, dead peers, silent servers
 mod limits; // hostile and broken clients: slow handshakes, bad frames, churn

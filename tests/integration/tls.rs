@@ -45,6 +45,29 @@ fn consumer_client_streams_over_wss_with_the_test_ca() {
     }
 }
 
+/// Among several URLs, ws:// and wss:// mix and --ca serves every wss:// one: the client passes
+/// over a ws:// URL with nothing listening and streams from the TLS server it trusts with --ca.
+#[test]
+fn several_urls_mix_ws_and_wss_with_one_ca() {
+    let pki = Pki::new();
+    let server = tls_server(&pki.valid(), &[]);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("ws://{}/", free.local_addr().unwrap());
+    drop(free);
+    let ca = pki.ca();
+    let run = run_client(
+        &[&dead, &server.url, "--ca", arg(&ca), "--count", "3"],
+        LIMIT,
+    );
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(run.lines(), ["1", "2", "3"]);
+    let passed_over = one_line(&run.stderr);
+    assert!(
+        passed_over.contains(&dead) && passed_over.contains(&server.url),
+        "{passed_over}"
+    );
+}
+
 /// Python's websockets, with an ssl context that trusts the test's root, completes a real TLS
 /// handshake (OpenSSL on its side) and reads the seed's plain text.
 #[test]

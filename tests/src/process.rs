@@ -173,7 +173,7 @@ impl ClientRun {
 pub struct RunningClient {
     /// The process, killed when this is dropped.
     child: Guard,
-    /// Its stdout, collected as it comes.
+    /// Its stdout, collected as it comes, so that a test can act once some lines are out.
     stdout: Arc<Mutex<String>>,
     /// The thread collecting stdout, which ends with the process's stdout.
     stdout_reader: thread::JoinHandle<()>,
@@ -207,25 +207,31 @@ impl RunningClient {
         }
     }
 
-    /// What it has printed on stderr so far.
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+    /// How many lines it has printed on stdout so far.
+    pub fn lines_so_far(&self) -> usize {
+        self.stdout.lock().unwrap().matches('\n').count()
     }
 
-    /// Waits until it has printed at least `n` lines on stdout; panics after `limit`.
-    pub fn wait_for_lines(&self, n: usize, limit: Duration) {
+    /// Waits until it has printed at least `count` lines, at most `limit`; panics if it does not.
+    pub fn wait_for_lines(&self, count: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while self.stdout.lock().unwrap().lines().count() < n {
+        while self.lines_so_far() < count {
             assert!(
                 Instant::now() < deadline,
-                "consumer-client printed fewer than {n} lines within {limit:?}; stderr:\n{}",
+                "consumer-client printed {} lines, not {count}, within {limit:?}; stderr:\n{}",
+                self.lines_so_far(),
                 self.stderr()
             );
             thread::sleep(Duration::from_millis(5));
         }
     }
 
-    /// Its process id.
+    /// What it has printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Its process id, to send it signals or read its memory from `/proc`.
     pub fn pid(&self) -> u32 {
         self.child.pid()
     }
@@ -262,19 +268,23 @@ pub fn run_client(args: &[&str], limit: Duration) -> ClientRun {
     RunningClient::start(args).finish(limit)
 }
 
-/// Collects everything `source` says into a shared string, on a thread of its own that ends
-/// with `source`.
+/// Collects everything `source` says into a shared string, byte for byte (invalid UTF-8 aside),
+/// on a thread of its own that ends with `source`.
 pub(crate) fn collect(
     source: impl Read + Send + 'static,
 ) -> (Arc<Mutex<String>>, thread::JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
     let reader = thread::spawn(move || {
-        for line in BufReader::new(source).lines() {
-            let Ok(line) = line else { break };
-            let mut text = sink.lock().unwrap();
-            text.push_str(&line);
-            text.push('\n');
+        let mut source = BufReader::new(source);
+        let mut line = Vec::new();
+        // Line by line, so that a reader never sees half a line; each kept as it came,
+        // carriage returns included.
+        while matches!(source.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&line));
+            line.clear();
         }
     });
     (text, reader)
