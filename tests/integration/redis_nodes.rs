@@ -126,9 +126,6 @@ fn an_entry_added_with_redis_cli_reaches_consumers_on_both_nodes() {
 }
 
 #[test]
-// Needs the consumer-client that takes several URLs (`consumer-client URL1 URL2 --reconnect`),
-// being built on branch `client`: today's client takes one URL.
-#[ignore = "needs the multi-URL consumer-client: consumer-client URL1 URL2 --reconnect"]
 fn a_client_holding_both_urls_reads_1_to_n_across_kill_9_of_its_node() {
     let Some(redis) = Redis::start("redis_nodes::kill_9", Persistence::None) else {
         return;
