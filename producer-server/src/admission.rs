@@ -58,7 +58,8 @@ impl<'a> Admission<'a> {
         let head = match http::read_head(&mut stream).await {
             Ok(head) => head,
             Err(error) => {
-                // Only a head that came whole, or too long, is answered: the others are gone.
+                // Every failure gets its 400 (a peer that is gone just does not read it); the log
+                // says whether the head was refused or the peer dropped it.
                 self.metrics.refused(Refusal::BadRequest);
                 let (event, what) = match error {
                     HeadError::TooLarge | HeadError::Malformed(_) => {
@@ -118,7 +119,7 @@ impl<'a> Admission<'a> {
                     TlsRefusal::NotTls => Refusal::NotTls,
                     TlsRefusal::Handshake(_) => Refusal::Tls,
                 });
-                let line = format!("{peer}: refused: {refusal}");
+                let line = format!("{peer}: refused: {}", printable(&refusal.to_string()));
                 self.log
                     .write(peer.ip(), Event::Refused, format_args!("{line}"));
                 None

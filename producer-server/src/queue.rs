@@ -109,11 +109,6 @@ impl<T> QueueSender<T> {
         self.items.clone()
     }
 
-    /// Whether the connection is gone.
-    pub fn is_closed(&self) -> bool {
-        self.items.is_disconnected()
-    }
-
     /// Lets go of the queue, saying how the connection closes once it has sent what it holds.
     pub fn end(self, end: End) {
         // The connection may be gone already: then nobody needs to know.
@@ -267,7 +262,6 @@ mod tests {
         let (sender, receiver) = queue::<u64>(nz(2));
         drop(receiver);
         assert_eq!(sender.try_send(1), Err(Refused::Gone));
-        assert!(sender.is_closed());
     }
 
     #[test]

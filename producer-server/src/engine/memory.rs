@@ -8,7 +8,10 @@ use common::LostRange;
 use futures::future::{self, BoxFuture, FutureExt};
 use futures::stream::{self, StreamExt};
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Messages a replay takes from history at a time.
+const PAGE: usize = 256;
 
 /// Whether the source runs while nobody listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +33,9 @@ pub struct MemoryEngine {
     unattended: Unattended,
     /// Whether anyone has listened yet.
     attended: bool,
-    /// The last `capacity` messages, oldest first.
-    history: VecDeque<Arc<Published>>,
+    /// The last `capacity` messages, oldest first; shared with the replays, which page through it
+    /// as their connections send, rather than each copying all they are owed at once.
+    history: Arc<Mutex<VecDeque<Arc<Published>>>>,
     /// Messages kept at most.
     capacity: usize,
     /// The sequence number the next message gets.
@@ -47,7 +51,7 @@ impl MemoryEngine {
             source,
             unattended,
             attended: false,
-            history: VecDeque::with_capacity(history.min(4096)),
+            history: Arc::new(Mutex::new(VecDeque::with_capacity(history.min(4096)))),
             capacity: history,
             next_seq: 1,
             over: false,
@@ -69,10 +73,11 @@ impl MemoryEngine {
         let message = Published::now(self.next_seq, data);
         self.next_seq += 1;
         if self.capacity > 0 {
-            if self.history.len() == self.capacity {
-                self.history.pop_front();
+            let mut history = lock(&self.history);
+            if history.len() == self.capacity {
+                history.pop_front();
             }
-            self.history.push_back(Arc::clone(&message));
+            history.push_back(Arc::clone(&message));
         }
         message
     }
@@ -104,28 +109,57 @@ impl Engine for MemoryEngine {
     }
 
     fn replay(&self, from: u64, until: u64) -> Backlog {
-        let oldest = self.history.front().map_or(self.next_seq, |m| m.seq());
-        let mut owed = Vec::new();
-        if from < oldest.min(until) {
-            owed.push(Outgoing::Lost(LostRange {
-                first: from,
-                last: oldest.min(until) - 1,
-            }));
-        }
-        let skip = from.saturating_sub(oldest) as usize;
-        owed.extend(
-            self.history
-                .iter()
-                .skip(skip)
-                .take_while(|m| m.seq() < until)
-                .map(|m| Outgoing::Message(Arc::clone(m))),
-        );
-        stream::iter(owed).boxed()
+        let history = Arc::clone(&self.history);
+        // Each step takes one page, or announces what history no longer holds (at the start, or
+        // further on if the stream outran a slow replay).
+        stream::unfold(from, move |next| {
+            let page = page(&history, next, until);
+            async move {
+                let last = match page.last()? {
+                    Outgoing::Message(message) => message.seq(),
+                    Outgoing::Lost(range) => range.last,
+                };
+                Some((stream::iter(page), last + 1))
+            }
+        })
+        .flatten()
+        .boxed()
     }
 
     fn history_len(&self) -> usize {
-        self.history.len()
+        lock(&self.history).len()
     }
+}
+
+/// What a replay at `next` is owed from `history` before `until`: a lost notice for what history
+/// no longer holds, or the next page of messages; empty once it has everything.
+fn page(history: &Mutex<VecDeque<Arc<Published>>>, next: u64, until: u64) -> Vec<Outgoing> {
+    if next >= until {
+        return Vec::new();
+    }
+    let history = lock(history);
+    let oldest = history.front().map_or(until, |m| m.seq()).min(until);
+    if next < oldest {
+        return vec![Outgoing::Lost(LostRange {
+            first: next,
+            last: oldest - 1,
+        })];
+    }
+    let skip = (next - oldest) as usize;
+    history
+        .iter()
+        .skip(skip)
+        .take_while(|m| m.seq() < until)
+        .take(PAGE)
+        .map(|m| Outgoing::Message(Arc::clone(m)))
+        .collect()
+}
+
+/// The ring, locked: nothing holding it can panic, so a poisoned lock still holds a sound ring.
+fn lock(history: &Mutex<VecDeque<Arc<Published>>>) -> MutexGuard<'_, VecDeque<Arc<Published>>> {
+    history
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -168,6 +202,27 @@ mod tests {
         assert_eq!(seqs(engine.replay(4, 5)), ["4"]);
         assert_eq!(seqs(engine.replay(3, 4)), ["3"]);
         assert!(seqs(engine.replay(5, 5)).is_empty());
+    }
+
+    #[test]
+    fn a_replay_pages_through_history_and_announces_what_was_trimmed_meanwhile() {
+        let lines: Vec<Utf8Bytes> = (0..4 * PAGE).map(|n| n.to_string().into()).collect();
+        let mut engine = MemoryEngine::new(stream::iter(lines).boxed(), Unattended::Runs, 2 * PAGE);
+        for _ in 0..2 * PAGE {
+            block_on(engine.next(1));
+        }
+        let until = engine.next_seq();
+        let mut replay = engine.replay(1, until);
+        // The first page is taken; then the stream moves on and history lets go of the second.
+        let first: Vec<Outgoing> = block_on((&mut replay).take(PAGE).collect());
+        assert_eq!(first.len(), PAGE);
+        for _ in 0..2 * PAGE {
+            block_on(engine.next(1));
+        }
+        let rest = seqs(replay);
+        let lost_to = 2 * PAGE as u64;
+        assert_eq!(rest[0], format!("lost {}-{lost_to}", PAGE + 1));
+        assert!(rest.len() == 1, "nothing held is before until: {rest:?}");
     }
 
     #[test]

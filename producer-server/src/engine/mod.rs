@@ -1,7 +1,7 @@
 //! Where a broadcast stream's messages are numbered and kept: the engine, behind the hub.
 //!
-//! The hub (see [`crate::stream`]) takes live messages from its engine one at a time, at the pace
-//! of its slowest consumer, and asks it for history when a consumer resumes. Sessions, the page
+//! The hub (see [`crate::stream`]) takes live messages from its engine (what is ready, up to a
+//! burst), at the pace of its slowest consumer, and asks it for history when a consumer resumes. Sessions, the page
 //! and the client never know which engine serves them.
 //!
 //! - [`memory`]: the default: a source in this process, numbered here, history in a ring.
@@ -25,7 +25,7 @@ pub trait Engine: Send + 'static {
     /// The next live message, in sequence order, waiting for it; `None` once the stream is over.
     /// `listeners` is how many subscribers would receive it: an engine whose source should not
     /// run unattended waits while it is zero. Cancel-safe: the hub races it against joins and
-    /// departures, and takes it only when every subscriber has room for what it returns.
+    /// departures, and calls it only once every subscriber has taken all it was given.
     fn next(&mut self, listeners: usize) -> BoxFuture<'_, Option<Arc<Published>>>;
 
     /// The sequence number the next live message will have: where a new subscriber joins.

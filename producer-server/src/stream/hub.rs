@@ -1,10 +1,11 @@
 //! The hub: the one task that owns a broadcast stream's subscribers and decides its pace.
 //!
-//! It takes a message from the engine only once every subscriber's queue has room for it, as
-//! `tee` does, so everyone gets everything at the pace of the slowest. A subscriber whose queue
-//! stays full for the slow timeout is let go with 4000 after what it holds; all subscribers stalled
-//! on one message share one wait. Nothing here polls: room in a queue, a departure, a join, the
-//! end of the stream and the deadlines are each an event that wakes the hub.
+//! It takes the next messages from the engine (as many as are ready, up to a burst) only once every
+//! subscriber has taken all of the previous ones, as `tee` does, so everyone gets everything at
+//! the pace of the slowest. A subscriber whose queue stays full for the slow timeout is let go
+//! with 4000 after what it holds; all subscribers stalled on one burst share one wait. Nothing
+//! here polls: room in a queue, a departure, a join, the end of the stream and the deadlines are
+//! each an event that wakes the hub.
 
 use super::{Join, StreamConfig};
 use crate::engine::Engine;
@@ -53,8 +54,8 @@ struct Subscriber {
     queue: QueueSender<Outgoing>,
     /// The first sequence number it wants: it skips live messages before it.
     from: u64,
-    /// Whether the hub is waiting for room in its queue.
-    stalled: bool,
+    /// While the hub waits for room in its queue: the first sequence number it has not taken.
+    stalled_at: Option<u64>,
 }
 
 /// A timer that may be unset.
@@ -174,21 +175,15 @@ pub(super) async fn run<E: Engine>(
                 // in a row: a session woken by the first finds the others in its queue and writes
                 // them all at once, instead of waking once a message.
                 let mut burst = vec![message];
-                let mut over = false;
                 while burst.len() < BURST {
+                    // The end, if it is there, comes back as an event of its own once every
+                    // subscriber has taken this burst: ending now would cut off a stalled one.
                     match hub.engine.next(hub.attendance.len()).now_or_never() {
                         Some(Some(message)) => burst.push(message),
-                        Some(None) => {
-                            over = true;
-                            break;
-                        }
-                        None => break,
+                        Some(None) | None => break,
                     }
                 }
                 hub.publish(&burst);
-                if over {
-                    hub.end_of_stream();
-                }
                 // A source that is always ready must not keep the writers it feeds from running.
                 runtime::yield_now().await;
             }
@@ -250,7 +245,7 @@ impl<E: Engine> Hub<E> {
             peer,
             queue: sender,
             from: from.max(live_edge),
-            stalled: false,
+            stalled_at: None,
         };
         self.subscribers.insert(id, subscriber);
     }
@@ -281,9 +276,11 @@ impl<E: Engine> Hub<E> {
                 match subscriber.queue.try_send(item) {
                     Ok(()) => continue,
                     Err(Refused::Gone) => gone.push(id),
-                    Err(Refused::Full(_)) if self.config.slow_timeout.is_zero() => full.push(id),
+                    Err(Refused::Full(item)) if self.config.slow_timeout.is_zero() => {
+                        full.push((id, first_seq(&item)));
+                    }
                     Err(Refused::Full(item)) => {
-                        subscriber.stalled = true;
+                        subscriber.stalled_at = Some(first_seq(&item));
                         let room = subscriber.queue.items();
                         let rest: Vec<Outgoing> = std::iter::once(item).chain(wanted).collect();
                         self.stalls.push(
@@ -305,8 +302,7 @@ impl<E: Engine> Hub<E> {
         for id in gone {
             self.subscribers.remove(&id);
         }
-        let at = burst.last().map_or(0, |message| message.seq());
-        for id in full {
+        for (id, at) in full {
             self.let_go_as_slow(id, at);
         }
         if !self.stalls.is_empty() && self.stall_deadline.is_terminated() {
@@ -317,7 +313,7 @@ impl<E: Engine> Hub<E> {
     /// A stalled subscriber took the rest of the burst (`sent`), or is gone.
     fn room(&mut self, id: u64, sent: bool) {
         match self.subscribers.get_mut(&id) {
-            Some(subscriber) if sent => subscriber.stalled = false,
+            Some(subscriber) if sent => subscriber.stalled_at = None,
             _ => {
                 self.subscribers.remove(&id);
             }
@@ -331,14 +327,12 @@ impl<E: Engine> Hub<E> {
     fn let_stalled_go(&mut self) {
         // Dropping the waits lets go of the queues they held open.
         self.stalls = FuturesUnordered::new();
-        let stalled: Vec<u64> = self
+        let stalled: Vec<(u64, u64)> = self
             .subscribers
             .iter()
-            .filter(|(_, subscriber)| subscriber.stalled)
-            .map(|(&id, _)| id)
+            .filter_map(|(&id, subscriber)| Some((id, subscriber.stalled_at?)))
             .collect();
-        let at = self.engine.next_seq() - 1;
-        for id in stalled {
+        for (id, at) in stalled {
             self.let_go_as_slow(id, at);
         }
     }
@@ -361,15 +355,10 @@ impl<E: Engine> Hub<E> {
 
     /// The stream is over: every subscriber sends what it holds, then closes with 1000.
     fn end_of_stream(&mut self) {
-        let count = self.engine.next_seq() - 1;
-        let open = self.subscribers.len();
-        let subscribers = if open == 1 {
-            "subscriber"
-        } else {
-            "subscribers"
-        };
+        let messages = count(self.engine.next_seq() - 1, "message");
+        let subscribers = count(self.subscribers.len(), "subscriber");
         log::info!(
-            "end of the stream after {count} messages: closing {open} {subscribers} with 1000 once they have it all"
+            "end of the stream after {messages}: closing {subscribers} with 1000 once they have it all"
         );
         self.over = true;
         self.stalls = FuturesUnordered::new();
@@ -403,5 +392,13 @@ impl<E: Engine> Hub<E> {
         if let Some(finished) = self.finished.take() {
             let _ = finished.send(());
         }
+    }
+}
+
+/// The sequence number of a queue item that did not fit.
+fn first_seq(item: &Outgoing) -> u64 {
+    match item {
+        Outgoing::Message(message) => message.seq(),
+        Outgoing::Lost(range) => range.first,
     }
 }
