@@ -16,6 +16,7 @@ use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use common::{close, printable, Format};
 use futures::future::Fuse;
+use futures::stream::FuturesUnordered;
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{future, pin_mut, select, FutureExt, SinkExt, StreamExt};
 use std::fmt;
@@ -155,7 +156,12 @@ where
         let verdict = outbox.verdict().fuse();
         let feed = feed.fuse();
         let writing = writer.drain(&mut outbox).fuse();
-        let reading = read_until_closed(&mut incoming, started, &heard).fuse();
+        // Polled only when the socket has something for it: a branch of `select!` is polled on
+        // every wake-up of the task, and the reader would then try a read (a system call that
+        // finds nothing) each time a message wakes the writer. A set of futures polls only
+        // those whose own waker fired.
+        let mut reading: FuturesUnordered<_> =
+            std::iter::once(read_until_closed(&mut incoming, started, &heard)).collect();
         let watching = watch_liveness(config.ping_interval, started, &heard).fuse();
         let stop = shutdown.wait().fuse();
         let slow_deadline = Fuse::terminated();
@@ -163,7 +169,6 @@ where
             verdict,
             feed,
             writing,
-            reading,
             watching,
             stop,
             slow_deadline
@@ -177,7 +182,7 @@ where
                 }
                 () = feed => {}
                 ending = writing => break ending,
-                ending = reading => break ending,
+                ending = reading.select_next_some() => break ending,
                 ending = watching => break ending,
                 () = slow_deadline => break Ending::SlowDropped(SLOW_CLOSE_LIMIT),
                 () = stop => break Ending::ShutDown,
