@@ -16,8 +16,8 @@ use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use common::{close, printable, Format};
 use futures::future::Fuse;
-use futures::stream::FuturesUnordered;
 use futures::io::{AsyncRead, AsyncWrite};
+use futures::stream::FuturesUnordered;
 use futures::{future, pin_mut, select, FutureExt, SinkExt, StreamExt};
 use std::fmt;
 use std::future::Future;
@@ -165,14 +165,7 @@ where
         let watching = watch_liveness(config.ping_interval, started, &heard).fuse();
         let stop = shutdown.wait().fuse();
         let slow_deadline = Fuse::terminated();
-        pin_mut!(
-            verdict,
-            feed,
-            writing,
-            watching,
-            stop,
-            slow_deadline
-        );
+        pin_mut!(verdict, feed, writing, watching, stop, slow_deadline);
         loop {
             select! {
                 end = verdict => {

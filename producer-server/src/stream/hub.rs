@@ -123,7 +123,7 @@ enum Event {
 pub(super) async fn run<E: Engine>(
     engine: E,
     config: StreamConfig,
-    mut joins: mpsc::Receiver<Join>,
+    mut joins: mpsc::UnboundedReceiver<Join>,
     finished: oneshot::Sender<()>,
     shutdown: ShutdownSignal,
 ) {

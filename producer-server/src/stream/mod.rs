@@ -21,7 +21,6 @@ use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use futures::channel::{mpsc, oneshot};
 use futures::stream::{self, StreamExt};
-use futures::SinkExt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -41,8 +40,11 @@ pub struct StreamConfig {
 /// A way to join the stream; one per connection.
 #[derive(Clone)]
 pub struct StreamHandle {
-    /// Join requests, to the hub.
-    joins: mpsc::Sender<Join>,
+    /// Join requests, to the hub. Unbounded in type only: each connection has at most one join
+    /// in flight, so it holds at most as many as there are connections. A small bound made the
+    /// hub take joins a few dozen at a time, each batch behind every other ready task: under a
+    /// burst of 10,000 connections, the last waited seconds.
+    joins: mpsc::UnboundedSender<Join>,
 }
 
 /// A request to join the stream.
@@ -64,7 +66,7 @@ pub fn start(
     config: StreamConfig,
     shutdown: ShutdownSignal,
 ) -> (StreamHandle, Finished) {
-    let (joins, requests) = mpsc::channel(64);
+    let (joins, requests) = mpsc::unbounded();
     let (finished, done) = oneshot::channel();
     runtime::spawn(hub::run(engine, config, requests, finished, shutdown));
     (StreamHandle { joins }, done)
@@ -77,7 +79,7 @@ impl StreamHandle {
     pub async fn subscribe(&self, peer: SocketAddr, from: Option<u64>) -> Outbox {
         let (reply, outbox) = oneshot::channel();
         let join = Join { peer, from, reply };
-        if self.joins.clone().send(join).await.is_ok() {
+        if self.joins.unbounded_send(join).is_ok() {
             if let Ok(outbox) = outbox.await {
                 return outbox;
             }
