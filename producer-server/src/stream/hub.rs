@@ -146,7 +146,7 @@ pub(super) async fn run<E: Engine>(
     pin_mut!(stop);
     loop {
         let listeners = hub.attendance.len();
-        // Tee: the next message only once everyone has room for it.
+        // Tee: the next burst only once every subscriber has taken the last one.
         let may_take = !hub.over && hub.stalls.is_empty();
         let engine = &mut hub.engine;
         let next = async move {
