@@ -20,6 +20,7 @@ use futures::stream::{self, FuturesUnordered, StreamExt};
 use futures::{pin_mut, select};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,8 @@ struct Hub<E> {
     limit: Timer,
     /// Told once the stream ended and its consumers have all of it; `None` once told.
     finished: Option<oneshot::Sender<()>>,
+    /// Shared with every handle: where a newcomer starts (see `StreamHandle`).
+    live_edge: Arc<AtomicU64>,
 }
 
 /// What woke the hub.
@@ -124,6 +127,7 @@ pub(super) async fn run<E: Engine>(
     engine: E,
     config: StreamConfig,
     mut joins: mpsc::UnboundedReceiver<Join>,
+    live_edge: Arc<AtomicU64>,
     finished: oneshot::Sender<()>,
     shutdown: ShutdownSignal,
 ) {
@@ -141,6 +145,7 @@ pub(super) async fn run<E: Engine>(
         grace: Fuse::terminated(),
         limit: Fuse::terminated(),
         finished: Some(finished),
+        live_edge,
     };
     let stop = shutdown.wait().fuse();
     pin_mut!(stop);
@@ -203,9 +208,13 @@ pub(super) async fn run<E: Engine>(
 impl<E: Engine> Hub<E> {
     /// Gives a newcomer its outbox: what it asked for from history, then the live messages.
     fn join(&mut self, join: Join) {
-        let Join { peer, from, reply } = join;
+        let Join {
+            peer,
+            from,
+            asked,
+            reply,
+        } = join;
         let live_edge = self.engine.next_seq();
-        let from = from.unwrap_or(live_edge);
         if from > live_edge {
             log::info!("{peer}: asked from {from}, ahead of the stream (next is {live_edge}): it waits for it");
         }
@@ -213,6 +222,9 @@ impl<E: Engine> Hub<E> {
             let metrics = self.config.metrics.clone();
             self.engine
                 .replay(from, live_edge)
+                // Only a consumer that asked is told of what history no longer holds: one that
+                // came for the live edge is owed just what was published while it waited.
+                .filter(move |item| future::ready(asked || !matches!(item, Outgoing::Lost(_))))
                 .inspect(move |item| {
                     if let Outgoing::Lost(lost) = item {
                         metrics.lost_range();
@@ -264,6 +276,8 @@ impl<E: Engine> Hub<E> {
             self.config.metrics.produced();
         }
         self.config.metrics.history_size(self.engine.history_len());
+        self.live_edge
+            .store(self.engine.next_seq(), Ordering::Release);
         let mut gone = Vec::new();
         let mut full = Vec::new();
         for (&id, subscriber) in &mut self.subscribers {

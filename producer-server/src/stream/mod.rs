@@ -23,6 +23,8 @@ use futures::channel::{mpsc, oneshot};
 use futures::stream::{self, StreamExt};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a stream treats its consumers.
@@ -45,14 +47,21 @@ pub struct StreamHandle {
     /// hub take joins a few dozen at a time, each batch behind every other ready task: under a
     /// burst of 10,000 connections, the last waited seconds.
     joins: mpsc::UnboundedSender<Join>,
+    /// The sequence number the next message will have, as the hub last published it. A
+    /// newcomer starts there, as of the moment it asks, however long the hub takes to answer:
+    /// under a burst of connections that can be a while, and it must not miss what came meanwhile.
+    live_edge: Arc<AtomicU64>,
 }
 
 /// A request to join the stream.
 struct Join {
     /// Who asks, for the logs.
     peer: SocketAddr,
-    /// The first sequence number wanted; `None` for the live edge.
-    from: Option<u64>,
+    /// The first sequence number wanted.
+    from: u64,
+    /// Whether the consumer asked for `from` (with `?from=`), rather than the live edge: only
+    /// then is it told of messages history no longer holds.
+    asked: bool,
     /// Where the consumer's outbox goes.
     reply: oneshot::Sender<Outbox>,
 }
@@ -68,8 +77,10 @@ pub fn start(
 ) -> (StreamHandle, Finished) {
     let (joins, requests) = mpsc::unbounded();
     let (finished, done) = oneshot::channel();
-    runtime::spawn(hub::run(engine, config, requests, finished, shutdown));
-    (StreamHandle { joins }, done)
+    let live_edge = Arc::new(AtomicU64::new(engine.next_seq()));
+    let edge = Arc::clone(&live_edge);
+    runtime::spawn(hub::run(engine, config, requests, edge, finished, shutdown));
+    (StreamHandle { joins, live_edge }, done)
 }
 
 impl StreamHandle {
@@ -78,7 +89,12 @@ impl StreamHandle {
     /// other stream that stopped.
     pub async fn subscribe(&self, peer: SocketAddr, from: Option<u64>) -> Outbox {
         let (reply, outbox) = oneshot::channel();
-        let join = Join { peer, from, reply };
+        let join = Join {
+            peer,
+            from: from.unwrap_or_else(|| self.live_edge.load(Ordering::Acquire)),
+            asked: from.is_some(),
+            reply,
+        };
         if self.joins.unbounded_send(join).is_ok() {
             if let Ok(outbox) = outbox.await {
                 return outbox;
