@@ -56,9 +56,15 @@ fn answer(program: &str, error: &structopt::clap::Error) -> (String, u8) {
     ) {
         return (error.message.clone(), 0);
     }
-    // clap's first line is the reason; the rest is usage, which --help gives in full.
-    let what = error.message.lines().next().unwrap_or_default();
-    let what = what.strip_prefix("error: ").unwrap_or(what);
+    // clap's first line is the reason; the rest is usage, which --help gives in full. A reason
+    // that ends with a colon (missing options) lists what it means on the next line.
+    let mut lines = error.message.lines().map(str::trim);
+    let first = lines.next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let what = match first.strip_suffix(':') {
+        Some(intro) => format!("{intro}: {}", lines.next().unwrap_or_default()),
+        None => first.to_string(),
+    };
     (format!("{program}: {what}; see {program} --help"), 2)
 }
 

@@ -52,7 +52,7 @@ async fn run(config: Config) -> ExitCode {
         None => None,
     };
     // Before listening: a node that cannot reach its Redis has nothing to serve.
-    let engine = match stream::open(&config).await {
+    let engine = match stream::open(&config, &metrics).await {
         Ok(engine) => engine,
         Err(error) => {
             eprintln!("producer-server: {error}");

@@ -112,6 +112,8 @@ fn bad_server_flag_is_one_line_naming_it() {
         (&["--max-connections", "0"], "--max-connections"),
         (&["--addr", "localhost"], "--addr"),
         (&["--source", "stdin", "--interval", "1s"], "--interval"),
+        // A missing option is named, not left after a colon on a line of its own.
+        (&["--tls-cert", "cert.pem"], "--tls-key"),
     ] {
         let out = Command::new(integration_tests::binaries::binary("producer-server"))
             .args(args)

@@ -282,3 +282,29 @@ fn seq_of(text: &str) -> u64 {
         other => panic!("not an envelope: {text:?} ({other:?})"),
     }
 }
+
+#[test]
+fn healthz_answers_503_while_redis_is_away_and_200_once_it_is_back() {
+    let Some(redis) = Redis::start("redis_nodes::healthz", Persistence::None) else {
+        return;
+    };
+    let url = redis.url();
+    let _publisher = Server::start(&["--redis", &url, "--source", "counter", "--interval", "10ms"]);
+    let node = Server::start(&["--redis", &url, "--metrics", "127.0.0.1:0"]);
+    let metrics = node.metrics.expect("the node printed its metrics address");
+    let health = || {
+        let answer = integration_tests::http::exchange(
+            metrics,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            LIMIT,
+        );
+        answer.split(' ').nth(1).unwrap_or_default().to_string()
+    };
+    assert_eq!(health(), "200");
+    // A stopped Redis keeps its sockets open: the node finds it away once a request goes
+    // unanswered, and says so to the load balancer.
+    redis.signal("STOP");
+    wait_until("/healthz saying 503", LIMIT, || health() == "503");
+    redis.signal("CONT");
+    wait_until("/healthz saying 200 again", LIMIT, || health() == "200");
+}

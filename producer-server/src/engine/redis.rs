@@ -18,6 +18,7 @@ mod retry;
 
 use crate::engine::{Backlog, Engine};
 use crate::message::Published;
+use crate::metrics::Metrics;
 use crate::runtime;
 use crate::source::Source;
 use common::printable;
@@ -88,6 +89,11 @@ pub struct RedisEngine {
 }
 
 impl RedisEngine {
+    /// Tells `metrics` from now on whether Redis is reachable (`/healthz`).
+    pub fn report_health_to(&self, metrics: Metrics) {
+        self.link.report_health_to(metrics);
+    }
+
     /// Connects to Redis, finds where the stream stands, and starts following it from there.
     pub async fn start(settings: RedisSettings) -> Result<RedisEngine, StartError> {
         let unreachable = |cause: String| StartError::Unreachable {

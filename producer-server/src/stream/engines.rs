@@ -8,6 +8,7 @@
 use crate::config::{Config, SourceKind};
 use crate::engine::memory::{MemoryEngine, Unattended};
 use crate::engine::redis::{RedisEngine, RedisSettings, StartError};
+use crate::metrics::Metrics;
 use crate::source::{counter, stdin, Source};
 use futures::StreamExt;
 
@@ -26,7 +27,7 @@ pub enum OpenedEngine {
 }
 
 /// Opens the engine the command line asks for; `None` in per-connection mode, which has none.
-pub async fn open(config: &Config) -> Result<Option<OpenedEngine>, StartError> {
+pub async fn open(config: &Config, metrics: &Metrics) -> Result<Option<OpenedEngine>, StartError> {
     if !config.is_broadcast() {
         return Ok(None);
     }
@@ -49,6 +50,7 @@ pub async fn open(config: &Config) -> Result<Option<OpenedEngine>, StartError> {
         history: config.history,
     };
     let engine = RedisEngine::start(settings).await?;
+    engine.report_health_to(metrics.clone());
     // Into Redis, a source runs at its own pace: Redis keeps what nobody has read yet, within
     // --history, and every node serves it.
     let publish: Option<Source> = match config.source() {

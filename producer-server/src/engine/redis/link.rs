@@ -4,11 +4,12 @@
 //! same time: the link says so once in the log when the first notices it, and once when one of
 //! them is served again, so a Redis restart is two log lines however many consumers replay.
 
+use crate::metrics::Metrics;
 use common::printable;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisResult};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// How long opening a connection may take: a Redis that does not answer by then is away.
@@ -25,6 +26,9 @@ pub struct Link {
     /// The connection shared by requests that answer at once (replays), made on first use and
     /// dropped when it fails.
     shared: Mutex<Option<MultiplexedConnection>>,
+    /// Where the server's health is told, once the server has said where: `/healthz` answers
+    /// 503 while Redis is away, so that a load balancer sends consumers to another node.
+    health: OnceLock<Metrics>,
 }
 
 /// How long a request that answers at once may take before Redis counts as away.
@@ -38,7 +42,14 @@ impl Link {
             url: url.to_string(),
             away: AtomicBool::new(false),
             shared: Mutex::new(None),
+            health: OnceLock::new(),
         })
+    }
+
+    /// Tells `metrics` from now on whether Redis is reachable.
+    pub fn report_health_to(&self, metrics: Metrics) {
+        metrics.set_engine_reachable(!self.away.load(Ordering::Acquire));
+        let _ = self.health.set(metrics);
     }
 
     /// The address, for messages.
@@ -73,6 +84,9 @@ impl Link {
     pub fn failed(&self, what: &str, error: &redis::RedisError) {
         self.lock_shared().take();
         if !self.away.swap(true, Ordering::AcqRel) {
+            if let Some(health) = self.health.get() {
+                health.set_engine_reachable(false);
+            }
             log::warn!(
                 "Redis at {} is unreachable ({what}: {}): connected consumers stay connected; retrying with backoff",
                 self.url,
@@ -84,6 +98,9 @@ impl Link {
     /// Says that a request worked: the end of an outage is logged.
     pub fn served(&self) {
         if self.away.swap(false, Ordering::AcqRel) {
+            if let Some(health) = self.health.get() {
+                health.set_engine_reachable(true);
+            }
             log::info!("Redis at {} answers again: resuming", self.url);
         }
     }
