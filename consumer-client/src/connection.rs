@@ -11,6 +11,7 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
 use common::{frame::MAX_FRAME_LEN, printable, resume, subprotocol, Format};
+use futures::future::Either;
 use futures_rustls::TlsConnector;
 use std::fmt;
 use std::time::Duration;
@@ -196,7 +197,7 @@ async fn handshake(
     let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
     let _ = stream.set_nodelay(true);
     let stream = match (target.secure, tls) {
-        (false, _) => Stream::Plain(stream),
+        (false, _) => Either::Left(stream),
         (true, Some(connector)) => tls::secure(stream, &target.host, connector).await?,
         // `run` builds the TLS client whenever a wss:// URL is given: never plain text instead.
         (true, None) => {

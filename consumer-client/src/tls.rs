@@ -8,7 +8,7 @@
 
 use crate::error::ClientError;
 use crate::runtime::TcpStream;
-use futures::io::{AsyncRead, AsyncWrite};
+use futures::future::Either;
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use rustls::pki_types::pem::PemObject;
@@ -16,17 +16,12 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{CertificateError, ClientConfig, Error as RustlsError, RootCertStore};
 use std::io;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-/// A connection's bytes.
-pub enum Stream {
-    /// Plain TCP (`ws://`).
-    Plain(TcpStream),
-    /// TLS over TCP (`wss://`), boxed: rustls's state is a few KiB.
-    Tls(Box<TlsStream<TcpStream>>),
-}
+/// A connection's bytes: plain TCP for `ws://` (left), TLS over it for `wss://` (right), read
+/// and written alike through `Either`'s own `AsyncRead` and `AsyncWrite`. TLS is boxed:
+/// rustls's state is a few KiB.
+pub type Stream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// The TLS client for `wss://` URLs: the system's roots, and the certificate authorities in
 /// `ca` (PEM) when given.
@@ -78,7 +73,7 @@ pub async fn secure(tcp: TcpStream, host: &str, connector: &TlsConnector) -> io:
     let name = ServerName::try_from(host.to_string())
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     let stream = connector.connect(name, tcp).await?;
-    Ok(Stream::Tls(Box::new(stream)))
+    Ok(Either::Right(Box::new(stream)))
 }
 
 /// Why a TLS handshake failed, in words, when `error` is a TLS failure rather than the network's.
@@ -119,46 +114,6 @@ pub fn failure(error: &io::Error) -> Option<String> {
         other => other.to_string(),
     };
     Some(reason)
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_close(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_close(cx),
-        }
-    }
 }
 
 #[cfg(test)]

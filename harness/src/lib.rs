@@ -8,12 +8,14 @@
 //! - [`proc_stats`]: a process's resident memory, CPU time and open files.
 //! - [`limits`]: raising the open-file limit for thousands of sockets.
 //! - [`python`]: finding a Python that imports `websockets`.
+//! - [`redis`]: whether a `redis-server` that was started answers.
 
 pub mod binaries;
 pub mod limits;
 pub mod proc_stats;
 pub mod process;
 pub mod python;
+pub mod redis;
 
 use std::path::PathBuf;
 

@@ -3,12 +3,10 @@
 
 use crate::http::{self, PlainResponse};
 use crate::runtime::TcpStream;
-use futures::io::{AsyncRead, AsyncWrite};
+use futures::future::Either;
 use futures_rustls::server::TlsStream;
 use futures_rustls::TlsAcceptor;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 /// The first byte of every TLS connection: a handshake record (RFC 8446, section 5.1).
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -16,14 +14,10 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// The answer to a client that speaks plain HTTP (or plain WebSocket) to a TLS port.
 pub const NOT_TLS: &str = "this port speaks TLS: use https:// or wss://";
 
-/// One connection's bytes.
-pub enum Stream {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS over TCP. Boxed: rustls's state is a few KiB, and a plain connection should not
-    /// carry room for it.
-    Tls(Box<TlsStream<TcpStream>>),
-}
+/// One connection's bytes: plain TCP (left) or TLS over it (right), read and written alike
+/// through `Either`'s own `AsyncRead` and `AsyncWrite`. TLS is boxed: rustls's state is a few
+/// KiB, and a plain connection should not carry room for it.
+pub type Stream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// Why a connection on a TLS port got no TLS session.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +36,7 @@ pub enum TlsRefusal {
 /// than a TLS alert it would show as garbage, or a hang.
 pub async fn open(tcp: TcpStream, tls: Option<&TlsAcceptor>) -> Result<Stream, TlsRefusal> {
     let Some(acceptor) = tls else {
-        return Ok(Stream::Plain(tcp));
+        return Ok(Either::Left(tcp));
     };
     let mut first = [0u8; 1];
     let peeked = tcp.peek(&mut first).await.map_err(TlsRefusal::Handshake)?;
@@ -61,56 +55,5 @@ pub async fn open(tcp: TcpStream, tls: Option<&TlsAcceptor>) -> Result<Stream, T
         return Err(TlsRefusal::NotTls);
     }
     let stream = acceptor.accept(tcp).await.map_err(TlsRefusal::Handshake)?;
-    Ok(Stream::Tls(Box::new(stream)))
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_close(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_close(cx),
-        }
-    }
+    Ok(Either::Right(Box::new(stream)))
 }

@@ -6,8 +6,9 @@
 //! under CI (`CI` set) a missing server fails them instead.
 
 use crate::process::wait_for;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use harness::redis::answers_ping;
+
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -184,20 +185,6 @@ impl Drop for Redis {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Whether a Redis on `port` answers `PING` with `PONG` (not `LOADING`).
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut answer = [0; 7];
-    let read = stream.read(&mut answer).unwrap_or(0);
-    answer[..read].starts_with(b"+PONG")
 }
 
 /// A port of 127.0.0.1 free a moment ago.

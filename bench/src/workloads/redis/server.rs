@@ -3,8 +3,8 @@
 //! `redis-benchmark` against it, for the floor the Redis workload is read against.
 
 use harness::process::Guard;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use harness::redis::answers_ping;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -102,20 +102,6 @@ impl Drop for RedisServer {
         // The guard kills the process when it is dropped, after this.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Whether a Redis on `port` answers `PING` with `PONG`.
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut answer = [0; 5];
-    let read = stream.read(&mut answer).unwrap_or(0);
-    answer[..read].starts_with(b"+PONG")
 }
 
 /// The requests per second of `redis-benchmark --csv`: the second field of its second line,
