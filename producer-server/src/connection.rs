@@ -100,7 +100,7 @@ impl Connections {
                 (Outbox::counter(first, queue), counter.left_future())
             }
             Feed::Broadcast(stream) => (
-                Box::pin(stream.subscribe(peer, from)).await,
+                Box::pin(stream.subscribe(peer, from, format)).await,
                 future::pending().right_future(),
             ),
         };

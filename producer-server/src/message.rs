@@ -56,10 +56,20 @@ impl Published {
     pub fn text(&self, format: Format) -> Utf8Bytes {
         match format {
             Format::Plain => self.data.clone(),
-            Format::JsonV1 => self
-                .json
-                .get_or_init(|| encode_message(self.seq, self.time, &self.data).into())
-                .clone(),
+            Format::JsonV1 => self.json().clone(),
         }
+    }
+
+    /// Makes the frame for `format` now, if it is not made yet.
+    pub fn prepare(&self, format: Format) {
+        if format == Format::JsonV1 {
+            self.json();
+        }
+    }
+
+    /// The `prodcon.v1` frame, made on first use.
+    fn json(&self) -> &Utf8Bytes {
+        self.json
+            .get_or_init(|| encode_message(self.seq, self.time, &self.data).into())
     }
 }

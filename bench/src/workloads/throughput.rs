@@ -34,6 +34,9 @@ enum Reader {
     InBench(Format),
     /// The bench's own consumer (plain) of a server streaming its standard input.
     Stdin,
+    /// The bench's own consumer (plain) of a broadcast counter at `--interval 0`: with 1b and 1c,
+    /// what the broadcast path costs next to the per-connection one.
+    Broadcast,
 }
 
 impl Reader {
@@ -51,6 +54,10 @@ impl Reader {
                 "1c standard input, {} lines, one in-bench consumer (plain)",
                 plan.stdin_lines
             ),
+            Reader::Broadcast => format!(
+                "1d broadcast counter at --interval 0, one in-bench consumer (plain), N = {}",
+                plan.messages
+            ),
         }
     }
 
@@ -66,6 +73,7 @@ impl Reader {
             Reader::Stdin => Mode::Stdin {
                 lines: plan.stdin_lines,
             },
+            Reader::Broadcast => Mode::Broadcast { interval },
         }
     }
 
@@ -89,6 +97,7 @@ pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
         Reader::InBench(Format::Plain),
         Reader::InBench(Format::JsonV1),
         Reader::Stdin,
+        Reader::Broadcast,
     ] {
         let mode = reader.mode(plan);
         let label = reader.label(plan);
@@ -144,6 +153,7 @@ fn measure(
     let elapsed = match reader {
         Reader::Pipeline => pipeline(&bench.servers.client, &server.url, messages),
         Reader::InBench(format) => in_bench(&server.url, format, messages, None),
+        Reader::Broadcast => in_bench(&server.url, Format::Plain, messages, None),
         Reader::Stdin => {
             let feed = server.take_stdin();
             in_bench(&server.url, Format::Plain, messages, feed)

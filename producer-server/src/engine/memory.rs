@@ -104,6 +104,23 @@ impl Engine for MemoryEngine {
         .boxed()
     }
 
+    fn next_ready(&mut self, listeners: usize) -> Option<Option<Arc<Published>>> {
+        // The same as `next`, without a boxed future per message of a burst.
+        if self.over {
+            return Some(None);
+        }
+        if !self.may_run(listeners) {
+            return None;
+        }
+        match self.source.next().now_or_never()? {
+            Some(data) => Some(Some(self.publish(data))),
+            None => {
+                self.over = true;
+                Some(None)
+            }
+        }
+    }
+
     fn next_seq(&self) -> u64 {
         self.next_seq
     }

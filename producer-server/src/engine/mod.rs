@@ -12,7 +12,7 @@ pub mod redis;
 
 use crate::message::Published;
 use crate::queue::Outgoing;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::BoxStream;
 use std::sync::Arc;
 
@@ -27,6 +27,12 @@ pub trait Engine: Send + 'static {
     /// run unattended waits while it is zero. Cancel-safe: the hub races it against joins and
     /// departures, and calls it only once every subscriber has taken all it was given.
     fn next(&mut self, listeners: usize) -> BoxFuture<'_, Option<Arc<Published>>>;
+
+    /// The next live message if one is ready now (`Some(None)` once the stream is over), without
+    /// waiting: the hub takes a burst this way after [`Engine::next`] gave its first message.
+    fn next_ready(&mut self, listeners: usize) -> Option<Option<Arc<Published>>> {
+        self.next(listeners).now_or_never()
+    }
 
     /// The sequence number the next live message will have: where a new subscriber joins.
     fn next_seq(&self) -> u64;

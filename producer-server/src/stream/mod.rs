@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::queue::{queue, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
+use common::Format;
 use futures::channel::{mpsc, oneshot};
 use futures::stream::{self, StreamExt};
 use std::net::SocketAddr;
@@ -62,6 +63,9 @@ struct Join {
     /// Whether the consumer asked for `from` (with `?from=`), rather than the live edge: only
     /// then is it told of messages history no longer holds.
     asked: bool,
+    /// How the consumer's connection frames messages: the hub makes each frame once, on its
+    /// own thread (see `Hub::publish`).
+    format: Format,
     /// Where the consumer's outbox goes.
     reply: oneshot::Sender<Outbox>,
 }
@@ -84,15 +88,16 @@ pub fn start(
 }
 
 impl StreamHandle {
-    /// Joins the stream from `from` on (the live edge when `None`). When the hub is gone (the
+    /// Joins the stream from `from` on (the live edge when `None`), framed in `format`. When the hub is gone (the
     /// server is stopping), the outbox is empty and closes the connection with 1001 like any
     /// other stream that stopped.
-    pub async fn subscribe(&self, peer: SocketAddr, from: Option<u64>) -> Outbox {
+    pub async fn subscribe(&self, peer: SocketAddr, from: Option<u64>, format: Format) -> Outbox {
         let (reply, outbox) = oneshot::channel();
         let join = Join {
             peer,
             from: from.unwrap_or_else(|| self.live_edge.load(Ordering::Acquire)),
             asked: from.is_some(),
+            format,
             reply,
         };
         if self.joins.unbounded_send(join).is_ok() {
