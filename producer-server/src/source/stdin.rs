@@ -8,7 +8,7 @@
 use crate::runtime;
 use async_tungstenite::tungstenite::Utf8Bytes;
 use futures::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, Stream};
 use std::collections::VecDeque;
 
 /// The longest message a line makes, in bytes: JSON-escaped, it stays within what a consumer
@@ -17,17 +17,23 @@ pub const MAX_LINE_LEN: usize = 1024 * 1024;
 
 /// The lines of standard input, until its end.
 pub fn lines() -> impl Stream<Item = Utf8Bytes> + Send {
-    lines_of(runtime::stdin()).map(Utf8Bytes::from)
+    lines_of(runtime::stdin())
 }
+
+/// A line read into a buffer this long or longer gives the buffer back to the allocator
+/// afterwards: one long line must not keep its memory for the rest of the stream.
+const KEPT_BUFFER: usize = 64 * 1024;
 
 /// Where the reading stands.
 struct Reader<R> {
     /// The input.
     input: BufReader<R>,
-    /// Messages read and still to be sent, each with the number of its line.
+    /// Long lines' pieces read and still to be sent, each with the number of its line.
     pieces: VecDeque<(u64, Vec<u8>)>,
-    /// The start of a line too long to hold whole, read but not yet cut into messages.
-    partial: Vec<u8>,
+    /// The line being read, reused from line to line: each message is one exact copy of it, so
+    /// a line costs one allocation, made and freed on the hub's thread. Between two reads it
+    /// holds the start of a line too long to hold whole, not yet cut into messages.
+    line_buffer: Vec<u8>,
     /// The number of the line being read, from 1, for warnings.
     line: u64,
     /// The number of the last line warned about as long, so that it is warned about once.
@@ -35,11 +41,11 @@ struct Reader<R> {
 }
 
 /// The lines of `input`, until its end or a read error (logged).
-pub fn lines_of<R: AsyncRead + Unpin + Send>(input: R) -> impl Stream<Item = String> + Send {
+pub fn lines_of<R: AsyncRead + Unpin + Send>(input: R) -> impl Stream<Item = Utf8Bytes> + Send {
     let reader = Reader {
         input: BufReader::new(input),
         pieces: VecDeque::new(),
-        partial: Vec::new(),
+        line_buffer: Vec::new(),
         line: 1,
         warned_long: 0,
     };
@@ -51,18 +57,18 @@ pub fn lines_of<R: AsyncRead + Unpin + Send>(input: R) -> impl Stream<Item = Str
 
 impl<R: AsyncRead + Unpin> Reader<R> {
     /// Reads the next message: a line, or the next piece of a long one.
-    async fn next_message(&mut self) -> Option<String> {
+    async fn next_message(&mut self) -> Option<Utf8Bytes> {
         loop {
             if let Some((line, piece)) = self.pieces.pop_front() {
-                return Some(text(line, piece));
+                return Some(text(line, &piece));
             }
-            let mut bytes = std::mem::take(&mut self.partial);
             // Room for a whole message and its line ending, so that the ending decides.
-            let room = (MAX_LINE_LEN + 2).saturating_sub(bytes.len()) as u64;
+            let room = (MAX_LINE_LEN + 2).saturating_sub(self.line_buffer.len()) as u64;
             let read = (&mut self.input)
                 .take(room)
-                .read_until(b'\n', &mut bytes)
+                .read_until(b'\n', &mut self.line_buffer)
                 .await;
+            let bytes = &mut self.line_buffer;
             let complete = match read {
                 Ok(0) if bytes.is_empty() => return None,
                 Ok(0) => true,
@@ -75,19 +81,29 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     return None;
                 }
             };
-            if complete {
-                if bytes.last() == Some(&b'\n') {
+            if complete && bytes.last() == Some(&b'\n') {
+                bytes.pop();
+                if bytes.last() == Some(&b'\r') {
                     bytes.pop();
-                    if bytes.last() == Some(&b'\r') {
-                        bytes.pop();
-                    }
                 }
-                self.cut(&mut bytes);
+            }
+            if complete && bytes.len() <= MAX_LINE_LEN {
+                let message = text(self.line, bytes);
+                self.line += 1;
+                if bytes.capacity() >= KEPT_BUFFER {
+                    *bytes = Vec::new();
+                } else {
+                    bytes.clear();
+                }
+                return Some(message);
+            }
+            let mut bytes = std::mem::take(&mut self.line_buffer);
+            self.cut(&mut bytes);
+            if complete {
                 self.pieces.push_back((self.line, bytes));
                 self.line += 1;
             } else {
-                self.cut(&mut bytes);
-                self.partial = bytes;
+                self.line_buffer = bytes;
             }
         }
     }
@@ -116,14 +132,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 }
 
 /// The text of a message from line number `line`, its invalid UTF-8 replaced and warned about.
-fn text(line: u64, bytes: Vec<u8>) -> String {
-    match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(error) => {
+fn text(line: u64, bytes: &[u8]) -> Utf8Bytes {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Utf8Bytes::from(text),
+        Err(_) => {
             log::warn!(
                 "line {line} of standard input is not valid UTF-8: invalid bytes sent as U+FFFD"
             );
-            String::from_utf8_lossy(error.as_bytes()).into_owned()
+            Utf8Bytes::from(String::from_utf8_lossy(bytes).into_owned())
         }
     }
 }
@@ -134,7 +150,8 @@ mod tests {
     use futures::StreamExt;
 
     fn read(input: &[u8]) -> Vec<String> {
-        futures::executor::block_on(lines_of(futures::io::Cursor::new(input.to_vec())).collect())
+        let lines = lines_of(futures::io::Cursor::new(input.to_vec()));
+        futures::executor::block_on(lines.map(|line| line.as_str().to_owned()).collect())
     }
 
     #[test]
