@@ -15,7 +15,7 @@ use crate::source::counter;
 use crate::stream::StreamHandle;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use common::count;
-use futures::future::{self, FutureExt};
+use futures::future::FutureExt;
 use futures_rustls::TlsAcceptor;
 use std::net::SocketAddr;
 
@@ -53,35 +53,9 @@ impl Connections {
     /// Serves one TCP connection, from its first byte to its last, and logs how it went.
     /// `pending` is its place among unfinished handshakes: shed, it is dropped at once.
     pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, pending: Ticket) {
-        // Batches are flushed on purpose: a lone message must leave at once, not wait for Nagle.
-        let _ = stream.set_nodelay(true);
-        let limit = self.config.handshake_timeout;
-        let admission = Admission {
-            ws_config: self.ws_config,
-            allowed_origins: &self.config.allowed_origins,
-            slots: &self.slots,
-            log: &self.log,
-            tls: self.tls.as_ref(),
-            metrics: &self.metrics,
-        };
         // Each phase is boxed: a task's future is as large as all its phases laid side by side,
         // and an idle connection should hold only what its session needs (see BENCHMARKS.md).
-        let admitted = runtime::timeout(limit, Box::pin(admission.admit(stream, peer)));
-        let admitted = match pending.unless_shed(admitted).await {
-            Ok(Some(admitted)) => admitted,
-            Ok(None) => {
-                self.metrics.refused(Refusal::Timeout);
-                let why = format!("dropped: handshake not completed within {limit:?}");
-                self.log
-                    .write(peer.ip(), Event::Dropped, format_args!("{peer}: {why}"));
-                return;
-            }
-            Err(shed) => {
-                let why = format_args!("{peer}: dropped: {shed}");
-                self.log.write(peer.ip(), Event::Dropped, why);
-                return;
-            }
-        };
+        let admitted = Box::pin(self.admit(stream, peer, pending)).await;
         let Some(Admitted {
             ws,
             format,
@@ -97,11 +71,11 @@ impl Connections {
                 let (ticks, queue) = queue(self.config.queue);
                 let metrics = self.metrics.clone();
                 let counter = counter::feed(first, self.config.interval, ticks, metrics);
-                (Outbox::counter(first, queue), counter.left_future())
+                (Outbox::counter(first, queue), Some(counter.boxed()))
             }
             Feed::Broadcast(stream) => (
                 Box::pin(stream.subscribe(peer, from, format)).await,
-                future::pending().right_future(),
+                None,
             ),
         };
         let start = match (from, &self.feed) {
@@ -138,5 +112,42 @@ impl Connections {
                 self.slots.taken()
             ),
         );
+    }
+
+    /// The handshake, within `--handshake-timeout` and unless shed: the accepted WebSocket, or
+    /// `None` once the connection is answered or dropped, and logged.
+    async fn admit(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        pending: Ticket,
+    ) -> Option<Admitted<'_>> {
+        // Batches are flushed on purpose: a lone message must leave at once, not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        let limit = self.config.handshake_timeout;
+        let admission = Admission {
+            ws_config: self.ws_config,
+            allowed_origins: &self.config.allowed_origins,
+            slots: &self.slots,
+            log: &self.log,
+            tls: self.tls.as_ref(),
+            metrics: &self.metrics,
+        };
+        let admitted = runtime::timeout(limit, admission.admit(stream, peer));
+        match pending.unless_shed(admitted).await {
+            Ok(Some(admitted)) => admitted,
+            Ok(None) => {
+                self.metrics.refused(Refusal::Timeout);
+                let why = format!("dropped: handshake not completed within {limit:?}");
+                self.log
+                    .write(peer.ip(), Event::Dropped, format_args!("{peer}: {why}"));
+                None
+            }
+            Err(shed) => {
+                let why = format_args!("{peer}: dropped: {shed}");
+                self.log.write(peer.ip(), Event::Dropped, why);
+                None
+            }
+        }
     }
 }

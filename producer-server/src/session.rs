@@ -15,12 +15,12 @@ use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use common::{close, printable, Format};
-use futures::future::Fuse;
+use crate::wake_gate::Gated;
+use futures::future::{BoxFuture, Fuse};
 use futures::io::{AsyncRead, AsyncWrite};
-use futures::stream::FuturesUnordered;
 use futures::{future, pin_mut, select, FutureExt, SinkExt, StreamExt};
 use std::fmt;
-use std::future::Future;
+use std::task::Poll;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -133,7 +133,7 @@ pub async fn run<S>(
     ws: WebSocketStream<S>,
     config: SessionConfig,
     mut outbox: Outbox,
-    feed: impl Future<Output = ()>,
+    feed: Option<BoxFuture<'static, ()>>,
     shutdown: ShutdownSignal,
 ) -> Report
 where
@@ -148,36 +148,42 @@ where
         sent: 0,
         ping_interval: config.ping_interval,
         next_ping: started + config.ping_interval,
-        ping_ticks: (!config.ping_interval.is_zero()).then(|| runtime::ticks(config.ping_interval)),
         pending: None,
         metrics: config.metrics,
     };
     let ending = {
         let verdict = outbox.verdict().fuse();
-        let feed = feed.fuse();
+        let mut feed = feed.map_or_else(Fuse::terminated, FutureExt::fuse);
         let writing = writer.drain(&mut outbox).fuse();
+        let reading = read_until_closed(&mut incoming, started, &heard);
+        pin_mut!(reading);
         // Polled only when the socket has something for it: a branch of `select!` is polled on
         // every wake-up of the task, and the reader would then try a read (a system call that
-        // finds nothing) each time a message wakes the writer. A set of futures polls only
-        // those whose own waker fired.
-        let mut reading: FuturesUnordered<_> =
-            std::iter::once(read_until_closed(&mut incoming, started, &heard)).collect();
-        let watching = watch_liveness(config.ping_interval, started, &heard).fuse();
+        // finds nothing) each time a message wakes the writer.
+        let mut reading = Gated::new(reading).fuse();
+        // One timer for the pings and the liveness check: at each tick the peer is checked, and
+        // the wake-up polls the writer, which sends the ping that fell due.
+        let mut ticks = runtime::ticks(config.ping_interval);
         let stop = shutdown.wait().fuse();
-        let slow_deadline = Fuse::terminated();
-        pin_mut!(verdict, feed, writing, watching, stop, slow_deadline);
+        // Armed only for a connection let go as slow.
+        let mut slow_deadline = runtime::never();
+        pin_mut!(verdict, writing, stop);
         loop {
             select! {
                 end = verdict => {
                     if end.is_ok_and(|end| end.code == close::SLOW_CONSUMER) {
-                        slow_deadline.set(runtime::sleep(SLOW_CLOSE_LIMIT).fuse());
+                        slow_deadline.set_after(SLOW_CLOSE_LIMIT);
                     }
                 }
                 () = feed => {}
                 ending = writing => break ending,
-                ending = reading.select_next_some() => break ending,
-                ending = watching => break ending,
-                () = slow_deadline => break Ending::SlowDropped(SLOW_CLOSE_LIMIT),
+                ending = reading => break ending,
+                _ = ticks.next().fuse() => {
+                    if let Some(silence) = unresponsive(config.ping_interval, started, &heard) {
+                        break Ending::Unresponsive(silence);
+                    }
+                }
+                _ = FutureExt::fuse(&mut slow_deadline) => break Ending::SlowDropped(SLOW_CLOSE_LIMIT),
                 () = stop => break Ending::ShutDown,
             }
         }
@@ -230,10 +236,8 @@ struct Writer<'a, S> {
     /// Time between pings; zero for none.
     ping_interval: Duration,
     /// When the next ping is due: a whole number of intervals after the start, so that the
-    /// ticks below find it due.
+    /// session's ticks find it due.
     next_ping: Instant,
-    /// Goes off when a ping falls due, while the writer waits; `None` when pings are off.
-    ping_ticks: Option<runtime::Ticks>,
     /// A frame taken from the outbox and not yet handed to the socket, and whether it is a
     /// message of the stream (rather than a notice).
     pending: Option<(Message, bool)>,
@@ -279,15 +283,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
         }
     }
 
-    /// Waits for the next item, sending pings meanwhile when they fall due.
+    /// Waits for the next item, sending pings meanwhile when they fall due. The writer has no
+    /// timer of its own: the session's ticks wake the task when a ping falls due, and every
+    /// wake-up of the task polls the writer.
     async fn wait(&mut self, outbox: &mut Outbox) -> Result<Option<Outgoing>, WsError> {
         loop {
-            let Some(ticks) = &mut self.ping_ticks else {
-                return Ok(outbox.next().await);
-            };
+            let pinging = !self.ping_interval.is_zero();
+            let due = self.next_ping;
+            let ping_due = future::poll_fn(|_| {
+                if pinging && Instant::now() >= due {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            });
             select! {
                 item = outbox.next().fuse() => return Ok(item),
-                _ = ticks.next().fuse() => {
+                () = ping_due.fuse() => {
                     self.ping_if_due().await?;
                     self.sink.flush().await?;
                 }
@@ -378,19 +390,13 @@ where
     Ending::ClientVanished
 }
 
-/// Resolves once the peer has said nothing for two ping intervals; never when pings are off.
-async fn watch_liveness(interval: Duration, started: Instant, heard: &AtomicU64) -> Ending {
-    if interval.is_zero() {
-        return futures::future::pending().await;
-    }
-    loop {
-        runtime::sleep(interval).await;
-        let last = started + Duration::from_millis(heard.load(Ordering::Relaxed));
-        let silence = last.elapsed();
-        if silence > interval * 2 {
-            return Ending::Unresponsive(silence);
-        }
-    }
+/// How long the peer has said nothing (`heard` is when it last did, as milliseconds after
+/// `started`), if that is more than two ping intervals: it is then dropped. Never when pings
+/// are off.
+fn unresponsive(interval: Duration, started: Instant, heard: &AtomicU64) -> Option<Duration> {
+    let last = started + Duration::from_millis(heard.load(Ordering::Relaxed));
+    let silence = last.elapsed();
+    (!interval.is_zero() && silence > interval * 2).then_some(silence)
 }
 
 /// The close code that answers a read error, or `None` when the connection is gone anyway.
