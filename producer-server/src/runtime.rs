@@ -65,8 +65,9 @@ pub fn never() -> Timer {
 }
 
 /// Runs `future` for at most `limit`; `None` when time ran out first.
-pub async fn timeout<T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
-    async_std::future::timeout(limit, future).await.ok()
+pub fn timeout<F: Future>(limit: Duration, future: F) -> impl Future<Output = Option<F::Output>> {
+    // Not an `async fn`: that would keep a second copy of `future` in its own state.
+    futures::FutureExt::map(async_std::future::timeout(limit, future), Result::ok)
 }
 
 /// The numbers of SIGINT and SIGTERM as they arrive.

@@ -10,18 +10,19 @@ use crate::metrics::Metrics;
 use crate::queue::{End, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
+use crate::wake_gate::Gated;
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
-use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
+use async_tungstenite::{WebSocketReceiver, WebSocketSender};
 use common::{close, printable, Format};
-use crate::wake_gate::Gated;
 use futures::future::{BoxFuture, Fuse};
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{future, pin_mut, select, FutureExt, SinkExt, StreamExt};
 use std::fmt;
-use std::task::Poll;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// Most frames fed before a flush, so that an outbox that never runs dry still reaches the peer.
@@ -127,101 +128,118 @@ pub struct SessionConfig {
     pub metrics: Metrics,
 }
 
-/// Serves one connection until it ends: sends what `outbox` holds, while `feed` (the
-/// connection's own producer, if it has one) fills it.
-pub async fn run<S>(
-    ws: WebSocketStream<S>,
+/// Serves one connection until it ends: sends what `outbox` holds through `sink`, while `feed`
+/// (the connection's own producer, if it has one) fills it, and reads `incoming`.
+///
+/// Not an `async fn`: the future of an `async fn` keeps a copy of every argument beside the
+/// locals they are moved into, and an idle connection holds this future for its whole life. The
+/// block below uses the arguments where they are.
+pub fn run<S>(
+    mut sink: WebSocketSender<S>,
+    mut incoming: WebSocketReceiver<S>,
     config: SessionConfig,
     mut outbox: Outbox,
     feed: Option<BoxFuture<'static, ()>>,
     shutdown: ShutdownSignal,
-) -> Report
+) -> impl Future<Output = Report>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut sink, mut incoming) = ws.split();
-    let started = Instant::now();
-    let heard = AtomicU64::new(0);
-    let mut writer = Writer {
-        sink: &mut sink,
-        format: config.format,
-        sent: 0,
-        ping_interval: config.ping_interval,
-        next_ping: started + config.ping_interval,
-        pending: None,
-        metrics: config.metrics,
-    };
-    let ending = {
-        let verdict = outbox.verdict().fuse();
-        let mut feed = feed.map_or_else(Fuse::terminated, FutureExt::fuse);
-        let writing = writer.drain(&mut outbox).fuse();
-        let reading = read_until_closed(&mut incoming, started, &heard);
-        pin_mut!(reading);
-        // Polled only when the socket has something for it: a branch of `select!` is polled on
-        // every wake-up of the task, and the reader would then try a read (a system call that
-        // finds nothing) each time a message wakes the writer.
-        let mut reading = Gated::new(reading).fuse();
-        // One timer for the pings and the liveness check: at each tick the peer is checked, and
-        // the wake-up polls the writer, which sends the ping that fell due.
-        let mut ticks = runtime::ticks(config.ping_interval);
-        let stop = shutdown.wait().fuse();
-        // Armed only for a connection let go as slow.
-        let mut slow_deadline = runtime::never();
-        pin_mut!(verdict, writing, stop);
-        loop {
-            select! {
-                end = verdict => {
-                    if end.is_ok_and(|end| end.code == close::SLOW_CONSUMER) {
-                        slow_deadline.set_after(SLOW_CLOSE_LIMIT);
+    async move {
+        let started = Instant::now();
+        let heard = AtomicU64::new(0);
+        let mut writer = Writer {
+            sink: &mut sink,
+            format: config.format,
+            sent: 0,
+            ping_interval: config.ping_interval,
+            next_ping: started + config.ping_interval,
+            pending: None,
+            metrics: config.metrics,
+        };
+        let ending = {
+            let verdict = outbox.verdict().fuse();
+            let mut feed = feed.map_or_else(Fuse::terminated, FutureExt::fuse);
+            let writing = writer.drain(&mut outbox).fuse();
+            let reading = read_until_closed(&mut incoming, started, &heard);
+            pin_mut!(reading);
+            // Polled only when the socket has something for it: a branch of `select!` is polled on
+            // every wake-up of the task, and the reader would then try a read (a system call that
+            // finds nothing) each time a message wakes the writer.
+            let mut reading = Gated::new(reading).fuse();
+            // One timer for the pings and the liveness check: at each tick the peer is checked, and
+            // the wake-up polls the writer, which sends the ping that fell due.
+            let mut ticks = runtime::ticks(config.ping_interval);
+            let stop = shutdown.wait().fuse();
+            // Armed only for a connection let go as slow.
+            let mut slow_deadline = runtime::never();
+            pin_mut!(verdict, writing, stop);
+            loop {
+                select! {
+                    end = verdict => {
+                        if end.is_ok_and(|end| end.code == close::SLOW_CONSUMER) {
+                            slow_deadline.set_after(SLOW_CLOSE_LIMIT);
+                        }
                     }
-                }
-                () = feed => {}
-                ending = writing => break ending,
-                ending = reading => break ending,
-                _ = ticks.next().fuse() => {
-                    if let Some(silence) = unresponsive(config.ping_interval, started, &heard) {
-                        break Ending::Unresponsive(silence);
+                    () = feed => {}
+                    ending = writing => break ending,
+                    ending = reading => break ending,
+                    _ = ticks.next().fuse() => {
+                        if let Some(silence) = unresponsive(config.ping_interval, started, &heard) {
+                            break Ending::Unresponsive(silence);
+                        }
                     }
+                    _ = FutureExt::fuse(&mut slow_deadline) => break Ending::SlowDropped(SLOW_CLOSE_LIMIT),
+                    () = stop => break Ending::ShutDown,
                 }
-                _ = FutureExt::fuse(&mut slow_deadline) => break Ending::SlowDropped(SLOW_CLOSE_LIMIT),
-                () = stop => break Ending::ShutDown,
             }
+        };
+        // The producer is gone now: what the outbox holds is all there will be. Boxed: it is
+        // needed once, at the end, and would otherwise take room in every idle connection.
+        let goodbye = goodbye(&ending, &mut writer, &mut outbox, &mut incoming);
+        Box::pin(runtime::timeout(GOODBYE_LIMIT, goodbye)).await;
+        Report {
+            ending,
+            sent: writer.sent,
         }
-    };
-    // The producer is gone now: what the outbox holds is all there will be.
-    let goodbye = async {
-        match &ending {
-            Ending::ShutDown => {
-                if writer.write_pending().await.is_err() {
+    }
+}
+
+/// Says goodbye as `ending` calls for: the rest of the outbox and a close frame when the server
+/// shuts down, the close reply when the peer or the stream closed, a close frame when the peer
+/// broke the protocol.
+async fn goodbye<S>(
+    ending: &Ending,
+    writer: &mut Writer<'_, S>,
+    outbox: &mut Outbox,
+    incoming: &mut WebSocketReceiver<S>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match ending {
+        Ending::ShutDown => {
+            if writer.write_pending().await.is_err() {
+                return;
+            }
+            while let Some(item) = outbox.try_next() {
+                if writer.write(item).await.is_err() {
                     return;
                 }
-                while let Some(item) = outbox.try_next() {
-                    if writer.write(item).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = writer
-                    .close(close::GOING_AWAY, "server shutting down")
-                    .await;
-                await_close_reply(&mut incoming).await;
             }
-            Ending::StreamEnded(_) | Ending::ClientClosed(_) => {
-                await_close_reply(&mut incoming).await
-            }
-            Ending::ClientFailed { code, error } => {
-                let _ = writer.close(*code, &error.to_string()).await;
-            }
-            Ending::ClientVanished
-            | Ending::WriteFailed(_)
-            | Ending::Unresponsive(_)
-            | Ending::SlowDropped(_)
-            | Ending::Deaf => {}
+            let _ = writer
+                .close(close::GOING_AWAY, "server shutting down")
+                .await;
+            await_close_reply(incoming).await;
         }
-    };
-    runtime::timeout(GOODBYE_LIMIT, goodbye).await;
-    Report {
-        ending,
-        sent: writer.sent,
+        Ending::StreamEnded(_) | Ending::ClientClosed(_) => await_close_reply(incoming).await,
+        Ending::ClientFailed { code, error } => {
+            let _ = writer.close(*code, &error.to_string()).await;
+        }
+        Ending::ClientVanished
+        | Ending::WriteFailed(_)
+        | Ending::Unresponsive(_)
+        | Ending::SlowDropped(_)
+        | Ending::Deaf => {}
     }
 }
 

@@ -100,7 +100,11 @@ mod tests {
         let mut cx = Context::from_waker(&task);
         assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
         assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
-        assert_eq!(polls.load(Ordering::Relaxed), 1, "a wake-up of another branch");
+        assert_eq!(
+            polls.load(Ordering::Relaxed),
+            1,
+            "a wake-up of another branch"
+        );
         gated.inner.waker.take().unwrap().wake();
         assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
         assert_eq!(polls.load(Ordering::Relaxed), 2, "its own wake-up");
