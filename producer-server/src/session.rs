@@ -134,6 +134,7 @@ pub struct SessionConfig {
 /// Not an `async fn`: the future of an `async fn` keeps a copy of every argument beside the
 /// locals they are moved into, and an idle connection holds this future for its whole life. The
 /// block below uses the arguments where they are.
+#[allow(clippy::manual_async_fn)]
 pub fn run<S>(
     mut sink: WebSocketSender<S>,
     mut incoming: WebSocketReceiver<S>,

@@ -67,7 +67,6 @@ impl<F: Future + Unpin> Future for Gated<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::task::noop_waker;
     use std::sync::atomic::AtomicUsize;
 
     /// Counts its polls, and keeps the last waker it was given.
@@ -89,6 +88,15 @@ mod tests {
         }
     }
 
+    /// A task's waker that counts its wake-ups.
+    struct Task(AtomicUsize);
+
+    impl ArcWake for Task {
+        fn wake_by_ref(task: &Arc<Self>) {
+            task.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     #[test]
     fn polled_first_then_only_when_its_own_waker_fired() {
         let polls = Arc::new(AtomicUsize::new(0));
@@ -96,8 +104,9 @@ mod tests {
             polls: Arc::clone(&polls),
             waker: None,
         });
-        let task = noop_waker();
-        let mut cx = Context::from_waker(&task);
+        let task = Arc::new(Task(AtomicUsize::new(0)));
+        let waker = futures::task::waker(Arc::clone(&task));
+        let mut cx = Context::from_waker(&waker);
         assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
         assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
         assert_eq!(
@@ -106,6 +115,11 @@ mod tests {
             "a wake-up of another branch"
         );
         gated.inner.waker.take().unwrap().wake();
+        assert_eq!(
+            task.0.load(Ordering::Relaxed),
+            1,
+            "its wake-up wakes the task"
+        );
         assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
         assert_eq!(polls.load(Ordering::Relaxed), 2, "its own wake-up");
     }
