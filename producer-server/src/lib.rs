@@ -28,6 +28,7 @@
 //! - [`queue`]: a connection's bounded queue, its verdict, and the outbox a session drains.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
 //! - [`deaf_peer`]: gives up on a peer that keeps sending while it reads nothing.
+//! - [`wake_gate`]: a future polled only when its own waker fired (the session's reader).
 //! - [`shutdown`]: the stop signal.
 //! - [`runtime`]: everything taken from async-std, in one place.
 //!
@@ -68,6 +69,7 @@ pub mod stream;
 pub mod tls;
 pub mod transport;
 pub mod upgrade;
+pub mod wake_gate;
 
 pub use config::Config;
 pub use listener::serve;

@@ -38,23 +38,36 @@ pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
     async_std::task::spawn(future);
 }
 
-/// Waits for `duration`.
+/// Waits for `duration`. A timer of the reactor, as async-std's own sleep is, without the
+/// timeout wrapped around it: a future of a few dozen bytes, which matters where a connection
+/// keeps one for its whole life.
 pub async fn sleep(duration: Duration) {
-    async_std::task::sleep(duration).await
+    async_io::Timer::after(duration).await;
 }
 
-/// A timer that goes off every `period`, kept for as long as it is needed: cheaper than a new
-/// sleep for every wait.
-pub type Ticks = async_io::Timer;
+/// A timer kept for as long as it is needed, cheaper than a new sleep for every wait: it goes
+/// off every `period` ([`ticks`]), or once when armed with `set_after` ([`never`] until then).
+/// As a future it resolves when it goes off; as a stream, at every tick.
+pub type Timer = async_io::Timer;
 
-/// Ticks every `period`, the first one `period` from now.
-pub fn ticks(period: Duration) -> Ticks {
-    async_io::Timer::interval(period)
+/// Ticks every `period`, the first one `period` from now; never when `period` is zero.
+pub fn ticks(period: Duration) -> Timer {
+    if period.is_zero() {
+        async_io::Timer::never()
+    } else {
+        async_io::Timer::interval(period)
+    }
+}
+
+/// A timer that does not go off until it is armed: it costs the reactor nothing meanwhile.
+pub fn never() -> Timer {
+    async_io::Timer::never()
 }
 
 /// Runs `future` for at most `limit`; `None` when time ran out first.
-pub async fn timeout<T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
-    async_std::future::timeout(limit, future).await.ok()
+pub fn timeout<F: Future>(limit: Duration, future: F) -> impl Future<Output = Option<F::Output>> {
+    // Not an `async fn`: that would keep a second copy of `future` in its own state.
+    futures::FutureExt::map(async_std::future::timeout(limit, future), Result::ok)
 }
 
 /// The numbers of SIGINT and SIGTERM as they arrive.

@@ -10,18 +10,19 @@ use crate::metrics::Metrics;
 use crate::queue::{End, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
+use crate::wake_gate::Gated;
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
-use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
+use async_tungstenite::{WebSocketReceiver, WebSocketSender};
 use common::{close, printable, Format};
-use futures::future::Fuse;
+use futures::future::{BoxFuture, Fuse};
 use futures::io::{AsyncRead, AsyncWrite};
-use futures::stream::FuturesUnordered;
 use futures::{future, pin_mut, select, FutureExt, SinkExt, StreamExt};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// Most frames fed before a flush, so that an outbox that never runs dry still reaches the peer.
@@ -127,95 +128,119 @@ pub struct SessionConfig {
     pub metrics: Metrics,
 }
 
-/// Serves one connection until it ends: sends what `outbox` holds, while `feed` (the
-/// connection's own producer, if it has one) fills it.
-pub async fn run<S>(
-    ws: WebSocketStream<S>,
+/// Serves one connection until it ends: sends what `outbox` holds through `sink`, while `feed`
+/// (the connection's own producer, if it has one) fills it, and reads `incoming`.
+///
+/// Not an `async fn`: the future of an `async fn` keeps a copy of every argument beside the
+/// locals they are moved into, and an idle connection holds this future for its whole life. The
+/// block below uses the arguments where they are.
+#[allow(clippy::manual_async_fn)]
+pub fn run<S>(
+    mut sink: WebSocketSender<S>,
+    mut incoming: WebSocketReceiver<S>,
     config: SessionConfig,
     mut outbox: Outbox,
-    feed: impl Future<Output = ()>,
+    feed: Option<BoxFuture<'static, ()>>,
     shutdown: ShutdownSignal,
-) -> Report
+) -> impl Future<Output = Report>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut sink, mut incoming) = ws.split();
-    let started = Instant::now();
-    let heard = AtomicU64::new(0);
-    let mut writer = Writer {
-        sink: &mut sink,
-        format: config.format,
-        sent: 0,
-        ping_interval: config.ping_interval,
-        next_ping: started + config.ping_interval,
-        ping_ticks: (!config.ping_interval.is_zero()).then(|| runtime::ticks(config.ping_interval)),
-        pending: None,
-        metrics: config.metrics,
-    };
-    let ending = {
-        let verdict = outbox.verdict().fuse();
-        let feed = feed.fuse();
-        let writing = writer.drain(&mut outbox).fuse();
-        // Polled only when the socket has something for it: a branch of `select!` is polled on
-        // every wake-up of the task, and the reader would then try a read (a system call that
-        // finds nothing) each time a message wakes the writer. A set of futures polls only
-        // those whose own waker fired.
-        let mut reading: FuturesUnordered<_> =
-            std::iter::once(read_until_closed(&mut incoming, started, &heard)).collect();
-        let watching = watch_liveness(config.ping_interval, started, &heard).fuse();
-        let stop = shutdown.wait().fuse();
-        let slow_deadline = Fuse::terminated();
-        pin_mut!(verdict, feed, writing, watching, stop, slow_deadline);
-        loop {
-            select! {
-                end = verdict => {
-                    if end.is_ok_and(|end| end.code == close::SLOW_CONSUMER) {
-                        slow_deadline.set(runtime::sleep(SLOW_CLOSE_LIMIT).fuse());
+    async move {
+        let started = Instant::now();
+        let heard = AtomicU64::new(0);
+        let mut writer = Writer {
+            sink: &mut sink,
+            format: config.format,
+            sent: 0,
+            ping_interval: config.ping_interval,
+            next_ping: started + config.ping_interval,
+            pending: None,
+            metrics: config.metrics,
+        };
+        let ending = {
+            let verdict = outbox.verdict().fuse();
+            let mut feed = feed.map_or_else(Fuse::terminated, FutureExt::fuse);
+            let writing = writer.drain(&mut outbox).fuse();
+            let reading = read_until_closed(&mut incoming, started, &heard);
+            pin_mut!(reading);
+            // Polled only when the socket has something for it: a branch of `select!` is polled on
+            // every wake-up of the task, and the reader would then try a read (a system call that
+            // finds nothing) each time a message wakes the writer.
+            let mut reading = Gated::new(reading).fuse();
+            // One timer for the pings and the liveness check: at each tick the peer is checked, and
+            // the wake-up polls the writer, which sends the ping that fell due.
+            let mut ticks = runtime::ticks(config.ping_interval);
+            let stop = shutdown.wait().fuse();
+            // Armed only for a connection let go as slow.
+            let mut slow_deadline = runtime::never();
+            pin_mut!(verdict, writing, stop);
+            loop {
+                select! {
+                    end = verdict => {
+                        if end.is_ok_and(|end| end.code == close::SLOW_CONSUMER) {
+                            slow_deadline.set_after(SLOW_CLOSE_LIMIT);
+                        }
                     }
+                    () = feed => {}
+                    ending = writing => break ending,
+                    ending = reading => break ending,
+                    _ = ticks.next().fuse() => {
+                        if let Some(silence) = unresponsive(config.ping_interval, started, &heard) {
+                            break Ending::Unresponsive(silence);
+                        }
+                    }
+                    _ = FutureExt::fuse(&mut slow_deadline) => break Ending::SlowDropped(SLOW_CLOSE_LIMIT),
+                    () = stop => break Ending::ShutDown,
                 }
-                () = feed => {}
-                ending = writing => break ending,
-                ending = reading.select_next_some() => break ending,
-                ending = watching => break ending,
-                () = slow_deadline => break Ending::SlowDropped(SLOW_CLOSE_LIMIT),
-                () = stop => break Ending::ShutDown,
             }
+        };
+        // The producer is gone now: what the outbox holds is all there will be. Boxed: it is
+        // needed once, at the end, and would otherwise take room in every idle connection.
+        let goodbye = goodbye(&ending, &mut writer, &mut outbox, &mut incoming);
+        Box::pin(runtime::timeout(GOODBYE_LIMIT, goodbye)).await;
+        Report {
+            ending,
+            sent: writer.sent,
         }
-    };
-    // The producer is gone now: what the outbox holds is all there will be.
-    let goodbye = async {
-        match &ending {
-            Ending::ShutDown => {
-                if writer.write_pending().await.is_err() {
+    }
+}
+
+/// Says goodbye as `ending` calls for: the rest of the outbox and a close frame when the server
+/// shuts down, the close reply when the peer or the stream closed, a close frame when the peer
+/// broke the protocol.
+async fn goodbye<S>(
+    ending: &Ending,
+    writer: &mut Writer<'_, S>,
+    outbox: &mut Outbox,
+    incoming: &mut WebSocketReceiver<S>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match ending {
+        Ending::ShutDown => {
+            if writer.write_pending().await.is_err() {
+                return;
+            }
+            while let Some(item) = outbox.try_next() {
+                if writer.write(item).await.is_err() {
                     return;
                 }
-                while let Some(item) = outbox.try_next() {
-                    if writer.write(item).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = writer
-                    .close(close::GOING_AWAY, "server shutting down")
-                    .await;
-                await_close_reply(&mut incoming).await;
             }
-            Ending::StreamEnded(_) | Ending::ClientClosed(_) => {
-                await_close_reply(&mut incoming).await
-            }
-            Ending::ClientFailed { code, error } => {
-                let _ = writer.close(*code, &error.to_string()).await;
-            }
-            Ending::ClientVanished
-            | Ending::WriteFailed(_)
-            | Ending::Unresponsive(_)
-            | Ending::SlowDropped(_)
-            | Ending::Deaf => {}
+            let _ = writer
+                .close(close::GOING_AWAY, "server shutting down")
+                .await;
+            await_close_reply(incoming).await;
         }
-    };
-    runtime::timeout(GOODBYE_LIMIT, goodbye).await;
-    Report {
-        ending,
-        sent: writer.sent,
+        Ending::StreamEnded(_) | Ending::ClientClosed(_) => await_close_reply(incoming).await,
+        Ending::ClientFailed { code, error } => {
+            let _ = writer.close(*code, &error.to_string()).await;
+        }
+        Ending::ClientVanished
+        | Ending::WriteFailed(_)
+        | Ending::Unresponsive(_)
+        | Ending::SlowDropped(_)
+        | Ending::Deaf => {}
     }
 }
 
@@ -230,10 +255,8 @@ struct Writer<'a, S> {
     /// Time between pings; zero for none.
     ping_interval: Duration,
     /// When the next ping is due: a whole number of intervals after the start, so that the
-    /// ticks below find it due.
+    /// session's ticks find it due.
     next_ping: Instant,
-    /// Goes off when a ping falls due, while the writer waits; `None` when pings are off.
-    ping_ticks: Option<runtime::Ticks>,
     /// A frame taken from the outbox and not yet handed to the socket, and whether it is a
     /// message of the stream (rather than a notice).
     pending: Option<(Message, bool)>,
@@ -279,15 +302,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
         }
     }
 
-    /// Waits for the next item, sending pings meanwhile when they fall due.
+    /// Waits for the next item, sending pings meanwhile when they fall due. The writer has no
+    /// timer of its own: the session's ticks wake the task when a ping falls due, and every
+    /// wake-up of the task polls the writer.
     async fn wait(&mut self, outbox: &mut Outbox) -> Result<Option<Outgoing>, WsError> {
         loop {
-            let Some(ticks) = &mut self.ping_ticks else {
-                return Ok(outbox.next().await);
-            };
+            let pinging = !self.ping_interval.is_zero();
+            let due = self.next_ping;
+            let ping_due = future::poll_fn(|_| {
+                if pinging && Instant::now() >= due {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            });
             select! {
                 item = outbox.next().fuse() => return Ok(item),
-                _ = ticks.next().fuse() => {
+                () = ping_due.fuse() => {
                     self.ping_if_due().await?;
                     self.sink.flush().await?;
                 }
@@ -378,19 +409,13 @@ where
     Ending::ClientVanished
 }
 
-/// Resolves once the peer has said nothing for two ping intervals; never when pings are off.
-async fn watch_liveness(interval: Duration, started: Instant, heard: &AtomicU64) -> Ending {
-    if interval.is_zero() {
-        return futures::future::pending().await;
-    }
-    loop {
-        runtime::sleep(interval).await;
-        let last = started + Duration::from_millis(heard.load(Ordering::Relaxed));
-        let silence = last.elapsed();
-        if silence > interval * 2 {
-            return Ending::Unresponsive(silence);
-        }
-    }
+/// How long the peer has said nothing (`heard` is when it last did, as milliseconds after
+/// `started`), if that is more than two ping intervals: it is then dropped. Never when pings
+/// are off.
+fn unresponsive(interval: Duration, started: Instant, heard: &AtomicU64) -> Option<Duration> {
+    let last = started + Duration::from_millis(heard.load(Ordering::Relaxed));
+    let silence = last.elapsed();
+    (!interval.is_zero() && silence > interval * 2).then_some(silence)
 }
 
 /// The close code that answers a read error, or `None` when the connection is gone anyway.
