@@ -57,7 +57,12 @@ fn main() -> ExitCode {
         }
     };
     let binaries = match binaries::build() {
-        Ok(binaries) => binaries,
+        Ok(mut binaries) => {
+            if let Some(server) = &options.server {
+                binaries.server = server.clone();
+            }
+            binaries
+        }
         Err(error) => {
             eprintln!("bench: {error}");
             return ExitCode::FAILURE;

@@ -85,7 +85,7 @@ pub fn find(binaries: &Binaries, plan: &Plan, no_baseline: bool) -> Peers {
         Subject::Ours,
         Ok(Launcher::new(
             &binaries.server,
-            "producer-server, release build".into(),
+            format!("producer-server, {}", binaries.server.display()),
         )),
     );
     launchers.insert(

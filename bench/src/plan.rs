@@ -68,6 +68,11 @@ pub struct Options {
     #[structopt(long)]
     pub no_baseline: bool,
 
+    /// Measure this producer-server binary as ours instead of the release build of the
+    /// workspace: to compare two builds, copy one aside and run the bench with each
+    #[structopt(long, parse(from_os_str), value_name = "PATH")]
+    pub server: Option<PathBuf>,
+
     /// Where to write the fan-out chart (SVG) [default: docs/fanout.svg, or
     /// target/bench-logs/fanout.svg with --quick or a size other than the default]
     #[structopt(long, parse(from_os_str))]

@@ -159,7 +159,10 @@ where
             metrics: config.metrics,
         };
         let ending = {
-            let verdict = outbox.verdict().fuse();
+            // The verdict and the stop signal are shared futures: polling one takes a lock (the
+            // stop signal's is one lock for every connection of the server), so they too are
+            // polled only when they woke the task, not on each message.
+            let mut verdict = Gated::new(outbox.verdict()).fuse();
             let mut feed = feed.map_or_else(Fuse::terminated, FutureExt::fuse);
             let writing = writer.drain(&mut outbox).fuse();
             let reading = read_until_closed(&mut incoming, started, &heard);
@@ -171,10 +174,12 @@ where
             // One timer for the pings and the liveness check: at each tick the peer is checked, and
             // the wake-up polls the writer, which sends the ping that fell due.
             let mut ticks = runtime::ticks(config.ping_interval);
-            let stop = shutdown.wait().fuse();
+            let stop = shutdown.wait();
+            pin_mut!(stop);
+            let mut stop = Gated::new(stop).fuse();
             // Armed only for a connection let go as slow.
             let mut slow_deadline = runtime::never();
-            pin_mut!(verdict, writing, stop);
+            pin_mut!(writing);
             loop {
                 select! {
                     end = verdict => {

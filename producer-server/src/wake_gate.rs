@@ -1,8 +1,9 @@
 //! A future polled only when its own waker fired.
 //!
 //! A session's branches share one task: each wake-up of the task, whatever branch it is for,
-//! polls every branch. Polling the reader costs a system call (a read that finds nothing), so
-//! the reader sits behind this gate, and a wake-up of the writer leaves it alone. A
+//! polls every branch. Polling the reader costs a system call (a read that finds nothing), and
+//! polling a shared signal (the verdict, the stop signal) takes a lock, so each sits behind this
+//! gate, and a wake-up of the writer leaves them alone. A
 //! `FuturesUnordered` of one does the same with two shared allocations and a queue; this is one
 //! allocation of a few dozen bytes, which an idle connection keeps for its whole life.
 
