@@ -14,7 +14,8 @@
 //! - [`processes`], [`subjects`]: the servers under test as child processes, always killed.
 //! - [`ws_client`], [`scan`], [`consumers`], [`crowd`]: the bench's own consumers, one or
 //!   thousands in this process.
-//! - [`workloads`]: throughput, fan-out, memory, idle CPU (and the CPU per message).
+//! - [`workloads`]: throughput, fan-out, memory, idle CPU (and the CPU per message), the
+//!   client's own CPU per message.
 //! - [`system`], [`stats`], [`table`], [`chart`]: the load and the machine, medians and
 //!   percentiles, the table, the chart.
 //! - `bin/floor.rs`: the floor, a program of its own.
@@ -111,6 +112,9 @@ fn main() -> ExitCode {
     if plan.runs("idle-cpu") {
         rows.extend(workloads::idle_cpu::run(&mut bench));
     }
+    if plan.runs("client-cost") {
+        rows.extend(workloads::client_cost::run(&mut bench));
+    }
     println!();
     table::print(&rows);
     println!(
@@ -168,7 +172,7 @@ fn print_header(plan: &Plan, fd_limit: u64, servers: &Servers) {
         plan.reps
     );
     println!(
-        "- sizes: throughput {} msgs (other servers {}), stdin {} lines; fan-out {:?} consumers at 10 msg/s for {:?}, {} consumers at --interval 0 for {:?}; {} idle and {} stalled connections; idle CPU {} consumers over {:?}",
+        "- sizes: throughput {} msgs (other servers {}), stdin {} lines; fan-out {:?} consumers at 10 msg/s for {:?}, {} consumers at --interval 0 for {:?}; {} idle and {} stalled connections; idle CPU {} consumers over {:?}; client cost {} msgs from ours, {} from the others",
         plan.messages,
         plan.peer_messages,
         plan.stdin_lines,
@@ -179,6 +183,8 @@ fn print_header(plan: &Plan, fd_limit: u64, servers: &Servers) {
         plan.idle,
         plan.stalled,
         plan.idle_cpu_consumers,
-        plan.idle_cpu_window
+        plan.idle_cpu_window,
+        plan.messages,
+        plan.client_messages
     );
 }

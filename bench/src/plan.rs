@@ -39,6 +39,11 @@ pub struct Options {
     #[structopt(long, alias = "baseline-messages")]
     pub peer_messages: Option<u64>,
 
+    /// Messages per run of the client-cost row from every server but producer-server, which
+    /// sends --messages [default: 500000, 20000 with --quick]
+    #[structopt(long)]
+    pub client_messages: Option<u64>,
+
     /// Lines of standard input per stdin run [default: 1000000, 20000 with --quick]
     #[structopt(long)]
     pub stdin_lines: Option<u64>,
@@ -61,7 +66,7 @@ pub struct Options {
     pub stalled: Option<usize>,
 
     /// Only these workloads, comma-separated [default: all]
-    #[structopt(long, use_delimiter = true, possible_values = &["throughput", "fanout", "memory", "idle-cpu", "redis"])]
+    #[structopt(long, use_delimiter = true, possible_values = &["throughput", "fanout", "memory", "idle-cpu", "redis", "client-cost"])]
     pub only: Vec<String>,
 
     /// Leave the Python baseline out
@@ -96,6 +101,9 @@ pub struct Plan {
     pub peer_messages: u64,
     /// Lines per standard-input run.
     pub stdin_lines: u64,
+    /// Messages per run of the client-cost row from the other servers: enough for the client to
+    /// spend over the 0.1 CPU-s that `/proc`'s 10 ms clock measures to within 10%.
+    pub client_messages: u64,
     /// Consumer counts of the fan-out latency runs.
     pub fanout: Vec<usize>,
     /// Time between two messages of the fan-out latency runs.
@@ -134,6 +142,7 @@ impl Plan {
             && options.messages.is_none()
             && options.peer_messages.is_none()
             && options.stdin_lines.is_none()
+            && options.client_messages.is_none()
             && options.fanout.is_none()
             && options.rate_consumers.is_none()
             && options.idle.is_none()
@@ -154,6 +163,10 @@ impl Plan {
             stdin_lines: options
                 .stdin_lines
                 .unwrap_or(choose(quick, 1_000_000, 20_000))
+                .max(1),
+            client_messages: options
+                .client_messages
+                .unwrap_or(choose(quick, 500_000, 20_000))
                 .max(1),
             fanout: options
                 .fanout
@@ -209,6 +222,12 @@ mod tests {
             (100, Duration::from_secs(10))
         );
         assert!(full.full_defaults);
+        assert_eq!(
+            (quick.client_messages, full.client_messages),
+            (20_000, 500_000)
+        );
+        let client = Plan::new(&Options::from_iter(["bench", "--only", "client-cost"]));
+        assert!(client.runs("client-cost") && !client.runs("throughput"));
         let some = Plan::new(&Options::from_iter([
             "bench", "--only", "memory", "--idle", "9",
         ]));

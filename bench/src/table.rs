@@ -19,6 +19,9 @@ pub enum Unit {
     CpuPerMessage,
     /// CPU milliseconds over a window, lower is better.
     CpuMillis,
+    /// consumer-client's CPU microseconds per message it printed (CPU seconds per million), lower
+    /// is better: the client's cost, where the other units count the server's.
+    ClientCpuPerMessage,
 }
 
 impl Unit {
@@ -29,6 +32,7 @@ impl Unit {
             Unit::KiB => "KiB (lower is better)",
             Unit::CpuPerMessage => "server CPU µs per msg (lower is better)",
             Unit::CpuMillis => "server CPU ms (lower is better)",
+            Unit::ClientCpuPerMessage => "consumer-client CPU µs per msg (lower is better)",
         }
     }
 
@@ -40,7 +44,9 @@ impl Unit {
     fn format(self, value: f64) -> String {
         match self {
             Unit::PerSecond => thousands(value.round() as u64),
-            Unit::Millis | Unit::CpuPerMessage => format!("{value:.2}"),
+            Unit::Millis | Unit::CpuPerMessage | Unit::ClientCpuPerMessage => {
+                format!("{value:.2}")
+            }
             Unit::KiB => format!("{value:.1}"),
             Unit::CpuMillis => format!("{value:.0}"),
         }

@@ -141,7 +141,7 @@ async fn next_frame<W: Write>(
             return Poll::Pending;
         }
         if let Poll::Ready(next) = ws.poll_next_unpin(cx) {
-            pacer.frame();
+            pacer.frame(frame_len(&next));
             watchdog.frame();
             return Poll::Ready(Ok(next));
         }
@@ -160,6 +160,14 @@ async fn next_frame<W: Write>(
         watchdog.poll_expired(cx).map(Err)
     })
     .await
+}
+
+/// The bytes of a frame's payload, for the pacing: a few large messages are a large batch.
+fn frame_len(next: &Option<Result<Message, WsError>>) -> usize {
+    match next {
+        Some(Ok(message)) => message.len(),
+        _ => 0,
+    }
 }
 
 /// Handles one text frame: prints it unless it repeats one already printed, and reports gaps.

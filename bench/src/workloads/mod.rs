@@ -8,9 +8,12 @@
 //!   and the server CPU per delivery of each.
 //! - [`memory`]: resident memory per idle connection, and per consumer that never reads.
 //! - [`idle_cpu`]: what a broadcast server with consumers and nothing to send spends.
+//! - [`client_cost`]: what consumer-client itself spends per message from each server at
+//!   `--interval 0`.
 //! - [`redis`]: the Redis engine: a pipeline through Redis against `redis-benchmark`'s XADD rate,
 //!   and fan-out from two nodes against one.
 
+pub mod client_cost;
 pub mod fanout;
 pub mod idle_cpu;
 pub mod memory;

@@ -242,7 +242,7 @@ fn pipeline(client: &Path, url: &str, messages: u64) -> Result<Duration, String>
 }
 
 /// Reads `out` to its end, checking that it is the lines `1` to `messages`, in order.
-fn check_lines(mut out: impl Read, messages: u64) -> Result<(), String> {
+pub(super) fn check_lines(mut out: impl Read, messages: u64) -> Result<(), String> {
     let mut buffer = vec![0u8; 256 * 1024];
     let mut expected = 1u64;
     let mut value = 0u64;

@@ -1,0 +1,161 @@
+//! Workload 6, client cost (issue 11): what consumer-client itself spends per message, reading
+//! as fast as each server writes (`--interval 0`, prodcon.v1) and printing to a pipe the bench
+//! drains and checks. A server that writes one frame per system call (Python's `websockets`,
+//! Node's `ws`, Go's gorilla) wakes the client far more often than producer-server, which
+//! writes its messages in bursts: this row shows what that costs the client, and what its
+//! pacing saves.
+//!
+//! The client's utime+stime is read from `/proc` once it has exited and before it is reaped,
+//! so that every thread it ran is counted.
+
+use super::{join_notes, serving, Bench, Measured};
+use crate::subjects::{Mode, Subject};
+use crate::table::{Row, Unit};
+use common::Format;
+use harness::proc_stats;
+use harness::process::Guard;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest time one run may take.
+const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+/// How long a client whose output has ended may take to exit.
+const EXIT_LIMIT: Duration = Duration::from_secs(5);
+
+/// How often to look whether the client has exited.
+const POLL: Duration = Duration::from_millis(1);
+
+/// Runs the workload: one row, a cell per server.
+pub fn run(bench: &mut Bench) -> Vec<Row> {
+    let plan = bench.plan;
+    let mode = Mode::PerConnection {
+        interval: Duration::ZERO,
+        format: Format::JsonV1,
+    };
+    let label = format!(
+        "6 client cost: consumer-client --count N reading a server at --interval 0 (prodcon.v1) into a pipe, N = {} (peers {})",
+        plan.messages, plan.client_messages
+    );
+    let mut cpu = Measured::default();
+    let mut notes = Vec::new();
+    for rep in 0..plan.reps {
+        for subject in bench.subjects(mode) {
+            // The client spends a fraction of a µs per message of ours: a run of ours needs
+            // more of them to count 0.1 CPU-s, and takes far less time.
+            let messages = match subject {
+                Subject::Ours => plan.messages,
+                _ => plan.client_messages,
+            };
+            let what = format!("{label} rep {}", rep + 1);
+            match measure(bench, subject, mode, messages) {
+                Ok(seconds) => cpu.push_cost(subject, seconds, messages),
+                Err(error) => bench.failed(subject, &what, &error, &mut notes),
+            }
+            cpu.note_load();
+        }
+    }
+    let mut counts = "utime+stime of consumer-client over its whole run (connecting included), per message; each run checked 1..N in order".to_string();
+    if !notes.is_empty() {
+        counts = format!("{counts}; {}", join_notes(&notes));
+    }
+    vec![cpu.row(
+        bench,
+        &serving(mode),
+        label,
+        Unit::ClientCpuPerMessage,
+        counts,
+    )]
+}
+
+/// One run: a fresh server, consumer-client reading `messages` from it. Returns the client's CPU
+/// seconds.
+fn measure(bench: &Bench, subject: Subject, mode: Mode, messages: u64) -> Result<f64, String> {
+    let server = bench.servers.start(subject, mode)?;
+    client_cpu(&bench.servers.client, &server.url, messages)
+        .map_err(|e| format!("{e}; server log: {}", server.log_tail()))
+}
+
+/// `consumer-client URL --count messages`, its stdout checked by the bench; its CPU seconds.
+fn client_cpu(client: &Path, url: &str, messages: u64) -> Result<f64, String> {
+    let mut guard = Guard::spawn(
+        Command::new(client)
+            .arg(url)
+            .args(["--count", &messages.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )?;
+    let pid = guard.pid();
+    let stdout = guard.child().stdout.take().ok_or("stdout is piped")?;
+    let mut stderr = guard.child().stderr.take().ok_or("stderr is piped")?;
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done_tx.send(super::throughput::check_lines(stdout, messages));
+    });
+    let errors = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let Ok(checked) = done_rx.recv_timeout(RUN_LIMIT) else {
+        drop(guard);
+        return Err(format!("consumer-client not done within {RUN_LIMIT:?}"));
+    };
+    // Its output has ended: it is exiting. Read its CPU time while it is a zombie, all its
+    // threads accounted and not yet reaped.
+    let cpu = exited(pid, EXIT_LIMIT).and_then(|()| {
+        proc_stats::cpu_seconds(pid).map_err(|e| format!("consumer-client's CPU time: {e}"))
+    });
+    let status = guard.wait(EXIT_LIMIT);
+    drop(guard);
+    let stderr = errors.join().unwrap_or_default();
+    checked.map_err(|e| format!("consumer-client's output: {e}; its stderr: {stderr}"))?;
+    match status {
+        Some(status) if status.success() => cpu,
+        other => Err(format!(
+            "consumer-client exited with {other:?}; its stderr: {stderr}"
+        )),
+    }
+}
+
+/// Waits, at most `limit`, until process `pid` has exited but is not reaped yet (a zombie, state
+/// `Z` in `/proc/PID/stat`).
+fn exited(pid: u32, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_err(|e| format!("consumer-client's /proc/{pid}/stat: {e}"))?;
+        if state(&stat) == Some('Z') {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "consumer-client still running {limit:?} after its output ended"
+            ));
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// The state letter of `/proc/PID/stat`: the first field after the command name, which may
+/// hold spaces and parentheses itself.
+fn state(stat: &str) -> Option<char> {
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_follows_the_last_parenthesis() {
+        assert_eq!(state("42 (consumer-client) Z 1 2 3"), Some('Z'));
+        assert_eq!(state("42 (a) R (b)) S 1"), Some('S'));
+        assert_eq!(state("garbage"), None);
+    }
+}
