@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 /// Where everything the bench runs lives.
 #[derive(Debug, Clone)]
 pub struct Binaries {
-    /// target/release/producer-server.
+    /// The producer-server measured: target/release/producer-server, or `--server`.
     pub server: PathBuf,
+    /// Whether `server` was given with `--server` rather than built here.
+    pub server_given: bool,
     /// target/release/consumer-client.
     pub client: PathBuf,
     /// target/release/floor: the raw-syscall sweep that gives the fan-out's limit column.
@@ -36,6 +38,7 @@ pub fn build() -> Result<Binaries, String> {
     }
     Ok(Binaries {
         server: harness::binaries::in_folder(&release, "producer-server"),
+        server_given: false,
         client: harness::binaries::in_folder(&release, "consumer-client"),
         floor,
         workspace: harness::workspace(),

@@ -61,6 +61,7 @@ fn main() -> ExitCode {
         Ok(mut binaries) => {
             if let Some(server) = &options.server {
                 binaries.server = server.clone();
+                binaries.server_given = true;
             }
             binaries
         }

@@ -85,7 +85,11 @@ pub fn find(binaries: &Binaries, plan: &Plan, no_baseline: bool) -> Peers {
         Subject::Ours,
         Ok(Launcher::new(
             &binaries.server,
-            format!("producer-server, {}", binaries.server.display()),
+            if binaries.server_given {
+                format!("producer-server, {}", binaries.server.display())
+            } else {
+                "producer-server, release build".into()
+            },
         )),
     );
     launchers.insert(

@@ -64,13 +64,7 @@ impl Subject {
     pub fn serves(self, mode: Mode) -> bool {
         match self {
             Subject::Ours => true,
-            // Their broadcast sends at a steady rate; ours alone paces it by its slowest
-            // consumer at --interval 0 (row 1d, beside our own per-connection path).
-            Subject::Node | Subject::Go | Subject::Python => match mode {
-                Mode::PerConnection { .. } => true,
-                Mode::Broadcast { interval } => !interval.is_zero(),
-                Mode::Stdin { .. } => false,
-            },
+            Subject::Node | Subject::Go | Subject::Python => !matches!(mode, Mode::Stdin { .. }),
             Subject::Websocketd | Subject::Websocat => matches!(mode, Mode::Stdin { .. }),
             // A sweep of one write per socket per message is the limit of a steady rate; at
             // --interval 0 the servers batch messages per write and the floor would not be one.

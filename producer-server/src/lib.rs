@@ -28,7 +28,8 @@
 //! - [`queue`]: a connection's bounded queue, its verdict, and the outbox a session drains.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
 //! - [`deaf_peer`]: gives up on a peer that keeps sending while it reads nothing.
-//! - [`wake_gate`]: a future polled only when its own waker fired (the session's reader).
+//! - [`wake_gate`]: a future polled only when its own waker fired (the session's reader, verdict
+//!   and stop signal).
 //! - [`shutdown`]: the stop signal.
 //! - [`runtime`]: everything taken from async-std, in one place.
 //!

@@ -60,11 +60,10 @@ impl Published {
         }
     }
 
-    /// Makes the frame for `format` now, if it is not made yet.
-    pub fn prepare(&self, format: Format) {
-        if format == Format::JsonV1 {
-            self.json();
-        }
+    /// Makes the `prodcon.v1` frame now, if it is not made yet: the hub does, so that the frame is
+    /// made on the thread that usually frees it (see `Hub::publish`).
+    pub fn prepare_json(&self) {
+        self.json();
     }
 
     /// The `prodcon.v1` frame, made on first use.

@@ -104,6 +104,15 @@ impl<T> QueueSender<T> {
         })
     }
 
+    /// How many more items the queue takes now.
+    pub fn room(&self) -> usize {
+        // A bounded queue always has a capacity.
+        self.items
+            .capacity()
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.items.len())
+    }
+
     /// Another way in to the same queue, for waiting on room apart from the sender.
     pub fn items(&self) -> flume::Sender<T> {
         self.items.clone()
@@ -255,6 +264,14 @@ mod tests {
         assert!(sender.try_send(1).is_ok());
         assert!(sender.try_send(2).is_ok());
         assert_eq!(sender.try_send(3), Err(Refused::Full(3)));
+    }
+
+    #[test]
+    fn room_is_what_is_left_of_the_capacity() {
+        let (sender, _receiver) = queue::<u64>(nz(3));
+        assert_eq!(sender.room(), 3);
+        sender.try_send(1).unwrap();
+        assert_eq!(sender.room(), 2);
     }
 
     #[test]

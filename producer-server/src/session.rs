@@ -271,6 +271,8 @@ struct Writer<'a, S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
     /// Sends the outbox, batch by batch, with pings when due, until it is over or the peer fails.
+    /// Pings rely on `run`'s select: this is polled there beside the session's ticks, whose
+    /// wake-ups poll it when a ping falls due (it has no timer of its own).
     async fn drain(&mut self, outbox: &mut Outbox) -> Ending {
         loop {
             let first = match outbox.try_next() {

@@ -34,8 +34,8 @@ enum Reader {
     InBench(Format),
     /// The bench's own consumer (plain) of a server streaming its standard input.
     Stdin,
-    /// The bench's own consumer (plain) of a broadcast counter at `--interval 0`: with 1b and 1c,
-    /// what the broadcast path costs next to the per-connection one.
+    /// The bench's own consumer (plain) of a broadcast counter at `--interval 0`: beside 1b,
+    /// what the broadcast path costs next to the per-connection one, for every server.
     Broadcast,
 }
 
@@ -55,8 +55,8 @@ impl Reader {
                 plan.stdin_lines
             ),
             Reader::Broadcast => format!(
-                "1d broadcast counter at --interval 0, one in-bench consumer (plain), N = {}",
-                plan.messages
+                "1d broadcast counter at --interval 0, one in-bench consumer (plain), N = {} (peers {})",
+                plan.messages, plan.peer_messages
             ),
         }
     }

@@ -68,6 +68,20 @@ impl MemoryEngine {
         }
     }
 
+    /// What the source gave: its next data, numbered and kept, or its end.
+    fn took(
+        &mut self,
+        data: Option<async_tungstenite::tungstenite::Utf8Bytes>,
+    ) -> Option<Arc<Published>> {
+        match data {
+            Some(data) => Some(self.publish(data)),
+            None => {
+                self.over = true;
+                None
+            }
+        }
+    }
+
     /// Numbers `data` and keeps it in history.
     fn publish(&mut self, data: async_tungstenite::tungstenite::Utf8Bytes) -> Arc<Published> {
         let message = Published::now(self.next_seq, data);
@@ -93,13 +107,8 @@ impl Engine for MemoryEngine {
         }
         async move {
             // Cancel-safe: the stream keeps its place, and a message is numbered only once taken.
-            match self.source.next().await {
-                Some(data) => Some(self.publish(data)),
-                None => {
-                    self.over = true;
-                    None
-                }
-            }
+            let data = self.source.next().await;
+            self.took(data)
         }
         .boxed()
     }
@@ -112,13 +121,8 @@ impl Engine for MemoryEngine {
         if !self.may_run(listeners) {
             return None;
         }
-        match self.source.next().now_or_never()? {
-            Some(data) => Some(Some(self.publish(data))),
-            None => {
-                self.over = true;
-                Some(None)
-            }
-        }
+        let data = self.source.next().now_or_never()?;
+        Some(self.took(data))
     }
 
     fn next_seq(&self) -> u64 {

@@ -31,8 +31,8 @@ struct Reader<R> {
     /// Long lines' pieces read and still to be sent, each with the number of its line.
     pieces: VecDeque<(u64, Vec<u8>)>,
     /// The line being read, reused from line to line: each message is one exact copy of it, so
-    /// a line costs one allocation, made and freed on the hub's thread. Between two reads it
-    /// holds the start of a line too long to hold whole, not yet cut into messages.
+    /// a line up to [`MAX_LINE_LEN`] costs one allocation. Between two reads it holds the start
+    /// of a line too long to hold whole, not yet cut into messages.
     line_buffer: Vec<u8>,
     /// The number of the line being read, from 1, for warnings.
     line: u64,

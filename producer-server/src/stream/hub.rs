@@ -45,10 +45,12 @@ const END_OF_STREAM_LIMIT: Duration = Duration::from_secs(10);
 const RESUME_GRACE: Duration = Duration::from_secs(6);
 
 /// Queue pushes a burst may cost, all subscribers together, before the hub lets the writers run:
-/// a burst is as many messages as the engine has ready, up to this divided among the subscribers
-/// (and never more than a queue holds). One fast consumer then gets its queue's worth per wake-up
-/// instead of a few dozen messages (2.3x the throughput, half the CPU per message), while ten
-/// thousand consumers get one message at a time and the hub still answers joins promptly.
+/// a burst is as many messages as the engine has ready, up to this divided among the subscribers,
+/// and never more than the fullest queue has room for (so a burst stalls only on a queue that is
+/// really full, and the slow timeout keeps its meaning). One fast consumer then gets up to its
+/// queue's worth per wake-up instead of a few dozen messages (2.3x the throughput, half the CPU
+/// per message), while ten thousand consumers get one message at a time and the hub still
+/// answers joins promptly.
 const PUSHES_PER_BURST: usize = 4096;
 
 /// One subscriber, as the hub sees it.
@@ -66,10 +68,10 @@ struct Subscriber {
 }
 
 /// A timer that may be unset.
-type Timer = Fuse<BoxFuture<'static, ()>>;
+type Deadline = Fuse<BoxFuture<'static, ()>>;
 
 /// A timer going off after `duration`.
-fn timer(duration: Duration) -> Timer {
+fn deadline(duration: Duration) -> Deadline {
     runtime::sleep(duration).boxed().fuse()
 }
 
@@ -90,7 +92,7 @@ struct Hub<E> {
     /// once there is room in its queue (or it is gone).
     stalls: FuturesUnordered<BoxFuture<'static, (u64, bool)>>,
     /// When the stalled subscribers are let go.
-    stall_deadline: Timer,
+    stall_deadline: Deadline,
     /// Whether the stream has ended.
     over: bool,
     /// Whether some consumer was let go as slow, and so may come back for the rest.
@@ -98,14 +100,22 @@ struct Hub<E> {
     /// When a consumer last left.
     last_departure: Instant,
     /// Once the stream ended: goes off when nobody came back within [`RESUME_GRACE`].
-    grace: Timer,
+    grace: Deadline,
     /// Once the stream ended: goes off after [`END_OF_STREAM_LIMIT`], when the server waits no
     /// longer for anyone.
-    limit: Timer,
+    limit: Deadline,
     /// Told once the stream ended and its consumers have all of it; `None` once told.
     finished: Option<oneshot::Sender<()>>,
     /// Shared with every handle: where a newcomer starts (see `StreamHandle`).
     live_edge: Arc<AtomicU64>,
+}
+
+/// What the next burst may be.
+struct Readiness {
+    /// Messages it may hold.
+    most: usize,
+    /// Whether some subscriber speaks `prodcon.v1`: then the hub makes those frames.
+    json: bool,
 }
 
 /// What woke the hub.
@@ -185,7 +195,7 @@ pub(super) async fn run<E: Engine>(
                 // What the engine has ready goes out as one burst, queued for each subscriber
                 // in a row: a session woken by the first finds the others in its queue and writes
                 // them all at once, instead of waking once a message.
-                let most = hub.burst_size();
+                let Readiness { most, json } = hub.readiness();
                 let mut burst = vec![message];
                 while burst.len() < most {
                     // The end, if it is there, comes back as an event of its own once every
@@ -195,7 +205,7 @@ pub(super) async fn run<E: Engine>(
                         Some(None) | None => break,
                     }
                 }
-                hub.publish(&burst);
+                hub.publish(&burst, json);
                 // A source that is always ready must not keep the writers it feeds from running.
                 runtime::yield_now().await;
             }
@@ -271,9 +281,15 @@ impl<E: Engine> Hub<E> {
         self.subscribers.insert(id, subscriber);
     }
 
-    /// How many messages the next burst may hold.
-    fn burst_size(&self) -> usize {
-        (PUSHES_PER_BURST / self.subscribers.len().max(1)).clamp(1, self.config.queue.get())
+    /// How many messages the next burst may hold, and whether a subscriber speaks `prodcon.v1`.
+    fn readiness(&self) -> Readiness {
+        let mut most = (PUSHES_PER_BURST / self.subscribers.len().max(1)).max(1);
+        let mut json = false;
+        for subscriber in self.subscribers.values() {
+            json |= subscriber.format == Format::JsonV1;
+            most = most.min(subscriber.queue.room().max(1));
+        }
+        Readiness { most, json }
     }
 
     /// Forgets a subscriber whose connection is over.
@@ -285,19 +301,15 @@ impl<E: Engine> Hub<E> {
 
     /// Queues `burst` for every subscriber that wants it, in order; a full queue stalls the hub
     /// until it has room for the rest.
-    fn publish(&mut self, burst: &[Arc<Published>]) {
+    fn publish(&mut self, burst: &[Arc<Published>], json: bool) {
         // Each frame is made here, once, before any session sees the message: a frame made by
-        // a session's thread would be freed by this one when history lets the message go, and
-        // memory freed across threads costs the allocator far more than memory freed where it was
-        // made (with one fast consumer, most of the broadcast path's time went there).
-        let json = self
-            .subscribers
-            .values()
-            .any(|subscriber| subscriber.format == Format::JsonV1);
+        // a session's thread would usually be freed by this one, when history lets the message
+        // go, and memory freed across threads costs glibc's allocator far more than memory freed
+        // where it was made (with one fast consumer, most of the broadcast path's time went there).
         for message in burst {
             self.config.metrics.produced();
             if json {
-                message.prepare(Format::JsonV1);
+                message.prepare_json();
             }
         }
         self.config.metrics.history_size(self.engine.history_len());
@@ -345,7 +357,7 @@ impl<E: Engine> Hub<E> {
             self.let_go_as_slow(id, at);
         }
         if !self.stalls.is_empty() && self.stall_deadline.is_terminated() {
-            self.stall_deadline = timer(self.config.slow_timeout);
+            self.stall_deadline = deadline(self.config.slow_timeout);
         }
     }
 
@@ -402,7 +414,7 @@ impl<E: Engine> Hub<E> {
         self.over = true;
         self.stalls = FuturesUnordered::new();
         self.stall_deadline = Fuse::terminated();
-        self.limit = timer(END_OF_STREAM_LIMIT);
+        self.limit = deadline(END_OF_STREAM_LIMIT);
         for (_, subscriber) in self.subscribers.drain() {
             subscriber.queue.end(END_OF_STREAM);
         }
@@ -422,7 +434,7 @@ impl<E: Engine> Hub<E> {
         if !self.dropped_slow || waited >= RESUME_GRACE {
             self.finish();
         } else if self.grace.is_terminated() {
-            self.grace = timer(RESUME_GRACE - waited);
+            self.grace = deadline(RESUME_GRACE - waited);
         }
     }
 
