@@ -35,7 +35,7 @@ enum Reader {
     /// The bench's own consumer (plain) of a server streaming its standard input.
     Stdin,
     /// The bench's own consumer (plain) of a broadcast counter at `--interval 0`: beside 1b,
-    /// what the broadcast path costs next to the per-connection one, for every server.
+    /// what our broadcast path costs next to our per-connection one.
     Broadcast,
 }
 
@@ -55,8 +55,8 @@ impl Reader {
                 plan.stdin_lines
             ),
             Reader::Broadcast => format!(
-                "1d broadcast counter at --interval 0, one in-bench consumer (plain), N = {} (peers {})",
-                plan.messages, plan.peer_messages
+                "1d broadcast counter at --interval 0, one in-bench consumer (plain), N = {} (ours only)",
+                plan.messages
             ),
         }
     }
@@ -75,6 +75,14 @@ impl Reader {
             },
             Reader::Broadcast => Mode::Broadcast { interval },
         }
+    }
+
+    /// Whether the row measures `subject`. Only ours waits for its consumer at `--interval 0`
+    /// in broadcast (the peers' counters run from their start, so a consumer joins them at a
+    /// number of its own): row 1d, our broadcast path beside our per-connection one, is ours
+    /// alone.
+    fn measures(self, subject: Subject) -> bool {
+        self != Reader::Broadcast || subject == Subject::Ours
     }
 
     /// Messages one run of `subject` reads.
@@ -106,6 +114,9 @@ pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
         let mut notes = Vec::new();
         for rep in 0..plan.reps {
             for subject in bench.subjects(mode) {
+                if !reader.measures(subject) {
+                    continue;
+                }
                 let messages = reader.messages(plan, subject);
                 let what = format!("{label} rep {}", rep + 1);
                 match measure(bench, subject, reader, messages) {
@@ -127,7 +138,10 @@ pub fn run(bench: &mut Bench) -> (Vec<Row>, Vec<Row>) {
         if !notes.is_empty() {
             counts = format!("{counts}; {}", join_notes(&notes));
         }
-        let applies = serving(mode);
+        let applies: Vec<Subject> = serving(mode)
+            .into_iter()
+            .filter(|subject| reader.measures(*subject))
+            .collect();
         rows.push(rate.row(bench, &applies, label.clone(), Unit::PerSecond, counts));
         costs.push(cpu.row(
             bench,
