@@ -45,13 +45,18 @@ const END_OF_STREAM_LIMIT: Duration = Duration::from_secs(10);
 const RESUME_GRACE: Duration = Duration::from_secs(6);
 
 /// Queue pushes a burst may cost, all subscribers together, before the hub lets the writers run:
-/// a burst is as many messages as the engine has ready, up to this divided among the subscribers,
-/// and never more than the fullest queue has room for (so a burst stalls only on a queue that is
+/// a burst is as many messages as the engine has ready, up to this divided among the subscribers
+/// (or [`MIN_BURST`]), and never more than the fullest queue has room for (so a burst stalls only on a queue that is
 /// really full, and the slow timeout keeps its meaning). One fast consumer then gets up to its
 /// queue's worth per wake-up instead of a few dozen messages (2.3x the throughput, half the CPU
-/// per message), while ten thousand consumers get one message at a time and the hub still
-/// answers joins promptly.
+/// per message), while a crowd gets a few dozen at a time and the hub still answers joins
+/// promptly.
 const PUSHES_PER_BURST: usize = 4096;
+
+/// Messages a burst may hold whatever the number of subscribers (room allowing): fewer would make
+/// a crowd of consumers of a fast source wake once per message (at `--interval 0`, 1,000
+/// consumers took half as many deliveries per second with bursts of 4).
+const MIN_BURST: usize = 32;
 
 /// One subscriber, as the hub sees it.
 struct Subscriber {
@@ -283,7 +288,7 @@ impl<E: Engine> Hub<E> {
 
     /// How many messages the next burst may hold, and whether a subscriber speaks `prodcon.v1`.
     fn readiness(&self) -> Readiness {
-        let mut most = (PUSHES_PER_BURST / self.subscribers.len().max(1)).max(1);
+        let mut most = (PUSHES_PER_BURST / self.subscribers.len().max(1)).max(MIN_BURST);
         let mut json = false;
         for subscriber in self.subscribers.values() {
             json |= subscriber.format == Format::JsonV1;
