@@ -13,16 +13,9 @@ use crate::subjects::{Mode, Subject};
 use crate::table::{Row, Unit};
 use common::Format;
 use harness::proc_stats;
-use harness::process::Guard;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Longest time one run may take.
-const RUN_LIMIT: Duration = Duration::from_secs(180);
 
 /// How long a client whose output has ended may take to exit.
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
@@ -82,45 +75,14 @@ fn measure(bench: &Bench, subject: Subject, mode: Mode, messages: u64) -> Result
 
 /// `consumer-client URL --count messages`, its stdout checked by the bench; its CPU seconds.
 fn client_cpu(client: &Path, url: &str, messages: u64) -> Result<f64, String> {
-    let mut guard = Guard::spawn(
-        Command::new(client)
-            .arg(url)
-            .args(["--count", &messages.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    )?;
-    let pid = guard.pid();
-    let stdout = guard.child().stdout.take().ok_or("stdout is piped")?;
-    let mut stderr = guard.child().stderr.take().ok_or("stderr is piped")?;
-    let (done_tx, done_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = done_tx.send(super::throughput::check_lines(stdout, messages));
-    });
-    let errors = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let Ok(checked) = done_rx.recv_timeout(RUN_LIMIT) else {
-        drop(guard);
-        return Err(format!("consumer-client not done within {RUN_LIMIT:?}"));
-    };
-    // Its output has ended: it is exiting. Read its CPU time while it is a zombie, all its
-    // threads accounted and not yet reaped.
-    let cpu = exited(pid, EXIT_LIMIT).and_then(|()| {
-        proc_stats::cpu_seconds(pid).map_err(|e| format!("consumer-client's CPU time: {e}"))
-    });
-    let status = guard.wait(EXIT_LIMIT);
-    drop(guard);
-    let stderr = errors.join().unwrap_or_default();
-    checked.map_err(|e| format!("consumer-client's output: {e}; its stderr: {stderr}"))?;
-    match status {
-        Some(status) if status.success() => cpu,
-        other => Err(format!(
-            "consumer-client exited with {other:?}; its stderr: {stderr}"
-        )),
-    }
+    // Once its output has ended it is exiting: its CPU time is read while it is a zombie, all
+    // its threads accounted and not yet reaped.
+    let (_, cpu) = super::throughput::run_client(client, url, messages, |pid| {
+        exited(pid, EXIT_LIMIT).and_then(|()| {
+            proc_stats::cpu_seconds(pid).map_err(|e| format!("consumer-client's CPU time: {e}"))
+        })
+    })?;
+    cpu
 }
 
 /// Waits, at most `limit`, until process `pid` has exited but is not reaped yet (a zombie, state

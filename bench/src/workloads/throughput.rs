@@ -219,6 +219,19 @@ fn in_bench(
 /// time from starting it to the end of its output.
 fn pipeline(client: &Path, url: &str, messages: u64) -> Result<Duration, String> {
     let began = Instant::now();
+    let (ended, ()) = run_client(client, url, messages, |_| ())?;
+    Ok(ended - began)
+}
+
+/// Runs `consumer-client URL --count messages` with its stdout checked by the bench, and calls
+/// `at_end` with its pid once its output has ended, before it is reaped. Returns when the output
+/// ended and what `at_end` gave, once the client exited successfully with the right output.
+pub(super) fn run_client<T>(
+    client: &Path,
+    url: &str,
+    messages: u64,
+    at_end: impl FnOnce(u32) -> T,
+) -> Result<(Instant, T), String> {
     let mut guard = Guard::spawn(
         Command::new(client)
             .arg(url)
@@ -227,6 +240,7 @@ fn pipeline(client: &Path, url: &str, messages: u64) -> Result<Duration, String>
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
     )?;
+    let pid = guard.pid();
     let stdout = guard.child().stdout.take().ok_or("stdout is piped")?;
     let mut stderr = guard.child().stderr.take().ok_or("stderr is piped")?;
     let (done_tx, done_rx) = mpsc::channel();
@@ -243,12 +257,13 @@ fn pipeline(client: &Path, url: &str, messages: u64) -> Result<Duration, String>
         drop(guard);
         return Err(format!("consumer-client not done within {RUN_LIMIT:?}"));
     };
+    let at_end = at_end(pid);
     let status = guard.wait(Duration::from_secs(5));
     drop(guard);
     let stderr = errors.join().unwrap_or_default();
     checked.map_err(|e| format!("consumer-client's output: {e}; its stderr: {stderr}"))?;
     match status {
-        Some(status) if status.success() => Ok(ended - began),
+        Some(status) if status.success() => Ok((ended, at_end)),
         other => Err(format!(
             "consumer-client exited with {other:?}; its stderr: {stderr}"
         )),
@@ -256,7 +271,7 @@ fn pipeline(client: &Path, url: &str, messages: u64) -> Result<Duration, String>
 }
 
 /// Reads `out` to its end, checking that it is the lines `1` to `messages`, in order.
-pub(super) fn check_lines(mut out: impl Read, messages: u64) -> Result<(), String> {
+fn check_lines(mut out: impl Read, messages: u64) -> Result<(), String> {
     let mut buffer = vec![0u8; 256 * 1024];
     let mut expected = 1u64;
     let mut value = 0u64;
