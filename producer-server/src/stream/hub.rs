@@ -46,11 +46,11 @@ const RESUME_GRACE: Duration = Duration::from_secs(6);
 
 /// Queue pushes a burst may cost, all subscribers together, before the hub lets the writers run:
 /// a burst is as many messages as the engine has ready, up to this divided among the subscribers
-/// (or [`MIN_BURST`]), and never more than the fullest queue has room for (so a burst stalls only on a queue that is
-/// really full, and the slow timeout keeps its meaning). One fast consumer then gets up to its
-/// queue's worth per wake-up instead of a few dozen messages (2.3x the throughput, half the CPU
-/// per message), while a crowd gets a few dozen at a time and the hub still answers joins
-/// promptly.
+/// (or [`MIN_BURST`]), and never more than the fullest queue has room for (so a burst stalls only
+/// on a queue that is really full, and the slow timeout keeps its meaning). One fast consumer
+/// then gets up to its queue's worth per wake-up instead of a few dozen messages (2.3x the
+/// throughput, half the CPU per message), while a crowd gets a few dozen at a time and the hub
+/// still answers joins promptly.
 const PUSHES_PER_BURST: usize = 4096;
 
 /// Messages a burst may hold whatever the number of subscribers (room allowing): fewer would make
