@@ -307,10 +307,9 @@ impl<E: Engine> Hub<E> {
     /// Queues `burst` for every subscriber that wants it, in order; a full queue stalls the hub
     /// until it has room for the rest.
     fn publish(&mut self, burst: &[Arc<Published>], json: bool) {
-        // Each frame is made here, once, before any session sees the message: a frame made by
-        // a session's thread would usually be freed by this one, when history lets the message
-        // go, and memory freed across threads costs glibc's allocator far more than memory freed
-        // where it was made (with one fast consumer, most of the broadcast path's time went there).
+        // Each frame is made here, once, before any session sees the message: the sessions'
+        // threads only send it, and it is made and usually freed (when history lets the message
+        // go) on this one.
         for message in burst {
             self.config.metrics.produced();
             if json {
