@@ -11,7 +11,7 @@ use structopt::StructOpt;
 
 /// The server's settings, every option resolved to its value: what the rest of the server reads.
 ///
-/// Parsed from [`Written`], whose options with a default are `Option`s until the command line has
+/// Parsed from `Written`, whose options with a default are `Option`s until the command line has
 /// parsed: clap 2 fills an option's `default_value` into an option written without its value
 /// (`--queue --addr ...`, or `--queue` last), so a forgotten value would run silently with the
 /// default. Without `default_value`, clap refuses it; the defaults are filled in here instead.
