@@ -76,7 +76,7 @@ async fn consume_stream(options: &Options) -> Result<(), Failure<'_>> {
     };
     let limits = Limits {
         count: options.count,
-        silence: options.silence_timeout,
+        silence: options.silence_timeout(),
     };
     let mut backoff = Backoff::default();
     // Whether a connection has opened: until then, a URL that does not answer is passed over

@@ -1,6 +1,7 @@
 //! The command line.
 
 use crate::connection::Target;
+use std::time::Duration;
 use structopt::clap::AppSettings;
 use structopt::StructOpt;
 
@@ -35,9 +36,13 @@ pub struct Options {
 
     /// Give up on a server that sends nothing, not even a ping, for this long, that does not
     /// answer the handshake within it, or that reads none of the pongs it is owed for as long
-    /// (0: wait forever)
-    #[structopt(long, default_value = "45s", parse(try_from_str = common::cli::parse_duration))]
-    pub silence_timeout: std::time::Duration,
+    /// (0: wait forever) [default: 45s]
+    //
+    // An `Option`, its default applied by `silence_timeout()`, because clap 2 fills a
+    // `default_value` into an option written without its value: `--silence-timeout` alone would
+    // run silently with the default instead of being refused.
+    #[structopt(long, parse(try_from_str = common::cli::parse_duration))]
+    silence_timeout: Option<Duration>,
 
     /// A certificate authority (PEM) to trust besides the system's, for every wss:// URL given,
     /// such as the one that signed a self-made server certificate
@@ -45,10 +50,52 @@ pub struct Options {
     pub ca: Option<std::path::PathBuf>,
 }
 
+/// `--silence-timeout` when it is not written: a server pings every 15 s by default, so three
+/// missed pings.
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(45);
+
+impl Options {
+    /// `--silence-timeout`, or its default.
+    pub fn silence_timeout(&self) -> Duration {
+        self.silence_timeout.unwrap_or(SILENCE_TIMEOUT)
+    }
+}
+
 /// A sequence number: a whole number from 1 to 2^53 - 1.
 fn parse_seq(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
         Ok(seq) if (1..=common::frame::MAX_SEQ).contains(&seq) => Ok(seq),
         _ => Err("sequence numbers go from 1 to 2^53 - 1; write a whole number such as 42".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_option_without_its_value_is_refused_wherever_it_is() {
+        for option in ["--count", "--from", "--silence-timeout", "--ca"] {
+            for args in [vec![option], vec![option, "--json"], vec!["--json", option]] {
+                let all = std::iter::once("consumer-client").chain(args.iter().copied());
+                let refused = Options::from_iter_safe(all).expect_err(&format!("{args:?}"));
+                assert!(refused.message.contains(option), "{args:?}: {refused}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_help_states_the_silence_timeout_used() {
+        let help = Options::clap()
+            .get_matches_from_safe(["consumer-client", "--help"])
+            .unwrap_err()
+            .message;
+        let (_, stated) = help.split_once("[default: ").expect("a default is stated");
+        let stated = stated.split(']').next().unwrap();
+        assert_eq!(common::cli::parse_duration(stated), Ok(SILENCE_TIMEOUT));
+        let none = Options::from_iter_safe(["consumer-client"]).unwrap();
+        assert_eq!(none.silence_timeout(), SILENCE_TIMEOUT);
+        let zero = Options::from_iter_safe(["consumer-client", "--silence-timeout", "0"]).unwrap();
+        assert_eq!(zero.silence_timeout(), Duration::ZERO);
     }
 }

@@ -6,106 +6,226 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
-use structopt::clap::{AppSettings, ArgMatches};
+use structopt::clap::{App, AppSettings, ArgMatches};
 use structopt::StructOpt;
+
+/// The server's settings, every option resolved to its value: what the rest of the server reads.
+///
+/// Parsed from `Written`, whose options with a default are `Option`s until the command line has
+/// parsed: clap 2 fills an option's `default_value` into an option written without its value
+/// (`--queue --addr ...`, or `--queue` last), so a forgotten value would run silently with the
+/// default. Without `default_value`, clap refuses it; the defaults are filled in here instead.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `--addr`: where WebSocket clients connect.
+    pub addr: SocketAddr,
+    /// `--interval`: the counter's pace.
+    pub interval: Duration,
+    /// `--source` as written; [`Config::source`] applies its default, which depends on `--redis`.
+    pub source_given: Option<SourceKind>,
+    /// `--broadcast`: one producer for every connection.
+    pub broadcast: bool,
+    /// `--queue`: messages a connection's queue holds.
+    pub queue: NonZeroUsize,
+    /// `--slow-timeout`: how long a full consumer may hold a broadcast back.
+    pub slow_timeout: Duration,
+    /// `--history`: messages kept for consumers that resume.
+    pub history: usize,
+    /// `--redis`: the Redis whose stream is served, if any.
+    pub redis: Option<String>,
+    /// `--stream`: the key of the Redis stream.
+    pub stream: String,
+    /// `--ping-interval`: how often each client is pinged, zero for never.
+    pub ping_interval: Duration,
+    /// `--max-connections`: WebSocket connections open at once.
+    pub max_connections: usize,
+    /// `--max-message-size`: the largest message a client may send.
+    pub max_message_size: usize,
+    /// `--max-pending`: handshakes in progress at once; `None` picks from the open-files limit.
+    pub max_pending: Option<NonZeroUsize>,
+    /// `--handshake-timeout`: time a new connection has to complete its handshake.
+    pub handshake_timeout: Duration,
+    /// `--allowed-origin`: web page origins whose scripts may connect.
+    pub allowed_origins: Vec<AllowedOrigin>,
+    /// `--tls-cert`: serve TLS with this certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`: the private key of `--tls-cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `--metrics`: where `/metrics` and `/healthz` are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// The defaults of the options that have one. Each is written in its option's help as well
+/// (`[default: ...]`, as clap would write it): a test checks that the two agree.
+mod default {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::num::NonZeroUsize;
+    use std::time::Duration;
+
+    /// `--addr`: this machine only, on the port the article uses.
+    pub const ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8765);
+    /// `--interval`: the article's pace.
+    pub const INTERVAL: Duration = Duration::from_secs(1);
+    /// `--queue`.
+    pub const QUEUE: NonZeroUsize = match NonZeroUsize::new(1024) {
+        Some(queue) => queue,
+        None => unreachable!(),
+    };
+    /// `--slow-timeout`.
+    pub const SLOW_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `--history`.
+    pub const HISTORY: usize = 10_000;
+    /// `--stream`.
+    pub const STREAM: &str = "prodcon";
+    /// `--ping-interval`.
+    pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+    /// `--max-connections`.
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    /// `--max-message-size`.
+    pub const MAX_MESSAGE_SIZE: usize = 4096;
+    /// `--handshake-timeout`.
+    pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+}
 
 /// Streams a counter, as in the asyncio producer/consumer article, to every WebSocket client.
 ///
 /// Connect with consumer-client, Python's websockets or websocat, or open http://ADDR/ in a
 /// browser for a live page. Clients offering the subprotocol prodcon.v1 get JSON envelopes
 /// {"seq":N,"time":MICROS,"data":"..."}; the others get the data alone, one text frame each.
-#[derive(Debug, Clone, StructOpt)]
+#[derive(Debug, StructOpt)]
 #[structopt(name = "producer-server", global_settings = &[AppSettings::ColorNever, AppSettings::UnifiedHelpMessage])]
-pub struct Config {
+struct Written {
     /// Address to listen on, as IP:PORT or HOST:PORT (such as localhost:8765); port 0 picks a
-    /// free port
-    #[structopt(long, default_value = "127.0.0.1:8765", parse(try_from_str = parse_addr))]
-    pub addr: SocketAddr,
+    /// free port [default: 127.0.0.1:8765]
+    #[structopt(long, parse(try_from_str = parse_addr))]
+    addr: Option<SocketAddr>,
 
     /// Time between two messages, such as 1s or 250ms; 0 sends as fast as each consumer reads
-    /// (the counter's pace: not with --source stdin or none)
-    #[structopt(long, default_value = "1s", parse(try_from_str = parse_duration))]
-    pub interval: Duration,
+    /// (the counter's pace: not with --source stdin or none) [default: 1s]
+    #[structopt(long, parse(try_from_str = parse_duration))]
+    interval: Option<Duration>,
 
     /// Where messages come from: counter (1, 2, 3, ...), stdin (one message per line, always
     /// broadcast; without --redis, the server exits 0 once every consumer has had the last line),
     /// or none (with --redis: serve what others publish). Default: counter, or none with --redis
     #[structopt(long = "source", value_name = "source", possible_values = &["counter", "stdin", "none"])]
-    pub source_given: Option<SourceKind>,
+    source_given: Option<SourceKind>,
 
     /// One producer for every connection, instead of one each; consumers join at the live edge
     /// unless they ask for earlier messages with ?from=N
     #[structopt(long)]
-    pub broadcast: bool,
+    broadcast: bool,
 
     /// Messages a connection's queue holds. When it is full, the connection's own producer waits
     /// (per-connection mode), or the stream waits for it up to --slow-timeout (broadcast)
-    #[structopt(long, default_value = "1024", parse(try_from_str = parse_queue))]
-    pub queue: NonZeroUsize,
+    /// [default: 1024]
+    #[structopt(long, parse(try_from_str = parse_queue))]
+    queue: Option<NonZeroUsize>,
 
     /// Broadcast: how long a consumer's full queue may hold every other consumer back before
     /// that consumer is closed with 4000 slow consumer (it may resume with ?from=N); 0 closes a
     /// full consumer at once, for live streams where latency matters more than completeness
-    #[structopt(long, default_value = "10s", parse(try_from_str = parse_duration))]
-    pub slow_timeout: Duration,
+    /// [default: 10s]
+    #[structopt(long, parse(try_from_str = parse_duration))]
+    slow_timeout: Option<Duration>,
 
     /// Messages kept in broadcast mode for consumers that resume with ?from=N; with --redis, the
-    /// MAXLEN ~ the stream is trimmed to when this node publishes
-    #[structopt(long, default_value = "10000")]
-    pub history: usize,
+    /// MAXLEN ~ the stream is trimmed to when this node publishes [default: 10000]
+    #[structopt(long)]
+    history: Option<usize>,
 
     /// Serve a Redis stream instead of a stream of this process, as redis://HOST:PORT[/DB]: every
     /// node started with the same Redis and --stream serves the same messages (Redis >= 7.0).
     /// Always broadcast: every connection reads that one stream
     #[structopt(long, value_name = "URL", parse(try_from_str = parse_redis_url))]
-    pub redis: Option<String>,
+    redis: Option<String>,
 
-    /// The key of the Redis stream (only with --redis)
-    #[structopt(long, value_name = "KEY", default_value = "prodcon", parse(try_from_str = parse_stream_key))]
-    pub stream: String,
+    /// The key of the Redis stream (only with --redis) [default: prodcon]
+    #[structopt(long, value_name = "KEY", parse(try_from_str = parse_stream_key))]
+    stream: Option<String>,
 
     /// Time between the pings sent to each client, 0 for none; a client that answers nothing for
-    /// two of them is dropped
-    #[structopt(long, default_value = "15s", parse(try_from_str = parse_duration))]
-    pub ping_interval: Duration,
+    /// two of them is dropped [default: 15s]
+    #[structopt(long, parse(try_from_str = parse_duration))]
+    ping_interval: Option<Duration>,
 
-    /// Most WebSocket connections open at once; past it, handshakes get HTTP 503
-    #[structopt(long, default_value = "10000", parse(try_from_str = parse_max_connections))]
-    pub max_connections: usize,
+    /// Most WebSocket connections open at once; past it, handshakes get HTTP 503 [default: 10000]
+    #[structopt(long, parse(try_from_str = parse_max_connections))]
+    max_connections: Option<usize>,
 
     /// Largest message a client may send, in bytes (clients have nothing to send but control
-    /// frames); a larger one is answered with Close 1009
-    #[structopt(long, default_value = "4096")]
-    pub max_message_size: usize,
+    /// frames); a larger one is answered with Close 1009 [default: 4096]
+    #[structopt(long)]
+    max_message_size: Option<usize>,
 
     /// Most connections that may be waiting to complete their handshake at once; past it, the
     /// oldest of them is dropped to make room. Default: a quarter of the open-files limit,
     /// between 16 and 4096
     #[structopt(long, value_name = "N")]
-    pub max_pending: Option<NonZeroUsize>,
+    max_pending: Option<NonZeroUsize>,
 
     /// Time a new connection has to complete its WebSocket handshake before it is dropped
-    #[structopt(long, default_value = "10s", parse(try_from_str = parse_positive_duration))]
-    pub handshake_timeout: Duration,
+    /// [default: 10s]
+    #[structopt(long, parse(try_from_str = parse_positive_duration))]
+    handshake_timeout: Option<Duration>,
 
     /// A web page origin, such as `http://example.com:8080`, whose scripts may connect besides the
     /// server's own page; repeat it for several, or give * to allow every origin
     #[structopt(long = "allowed-origin", value_name = "ORIGIN", number_of_values = 1)]
-    pub allowed_origins: Vec<AllowedOrigin>,
+    allowed_origins: Vec<AllowedOrigin>,
 
     /// Serve wss:// and https:// with this certificate chain (PEM, the server's certificate
     /// first); needs --tls-key
     #[structopt(long, value_name = "FILE", requires = "tls-key")]
-    pub tls_cert: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
 
     /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC)
     #[structopt(long, value_name = "FILE", requires = "tls-cert")]
-    pub tls_key: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 
     /// Serve GET /metrics (Prometheus) and GET /healthz on this address, as IP:PORT; off unless
     /// given, so the numbers are never exposed by accident
     #[structopt(long, value_name = "ADDR")]
-    pub metrics: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
+}
+
+impl From<Written> for Config {
+    fn from(written: Written) -> Self {
+        Config {
+            addr: written.addr.unwrap_or(default::ADDR),
+            interval: written.interval.unwrap_or(default::INTERVAL),
+            source_given: written.source_given,
+            broadcast: written.broadcast,
+            queue: written.queue.unwrap_or(default::QUEUE),
+            slow_timeout: written.slow_timeout.unwrap_or(default::SLOW_TIMEOUT),
+            history: written.history.unwrap_or(default::HISTORY),
+            redis: written.redis,
+            stream: written.stream.unwrap_or_else(|| default::STREAM.into()),
+            ping_interval: written.ping_interval.unwrap_or(default::PING_INTERVAL),
+            max_connections: written.max_connections.unwrap_or(default::MAX_CONNECTIONS),
+            max_message_size: written
+                .max_message_size
+                .unwrap_or(default::MAX_MESSAGE_SIZE),
+            max_pending: written.max_pending,
+            handshake_timeout: written
+                .handshake_timeout
+                .unwrap_or(default::HANDSHAKE_TIMEOUT),
+            allowed_origins: written.allowed_origins,
+            tls_cert: written.tls_cert,
+            tls_key: written.tls_key,
+            metrics: written.metrics,
+        }
+    }
+}
+
+impl StructOpt for Config {
+    fn clap<'a, 'b>() -> App<'a, 'b> {
+        Written::clap()
+    }
+
+    fn from_clap(matches: &ArgMatches<'_>) -> Self {
+        Written::from_clap(matches).into()
+    }
 }
 
 impl Config {
@@ -294,6 +414,75 @@ mod tests {
         let config = Config::from_clap(&written);
         config.check(&written).map_err(|e| e.to_string())?;
         Ok(config)
+    }
+
+    /// Every option that takes a value: none may be written without it.
+    const VALUED: [&str; 17] = [
+        "--addr",
+        "--interval",
+        "--source",
+        "--queue",
+        "--slow-timeout",
+        "--history",
+        "--redis",
+        "--stream",
+        "--ping-interval",
+        "--max-connections",
+        "--max-message-size",
+        "--max-pending",
+        "--handshake-timeout",
+        "--allowed-origin",
+        "--tls-cert",
+        "--tls-key",
+        "--metrics",
+    ];
+
+    #[test]
+    fn an_option_without_its_value_is_refused_wherever_it_is() {
+        for option in VALUED {
+            for args in [
+                vec![option],
+                vec![option, "--broadcast"],
+                vec!["--broadcast", option],
+                vec![option, "--addr", "127.0.0.1:0"],
+            ] {
+                let refused = parse(&args).expect_err(&format!("{args:?} was accepted"));
+                assert!(refused.contains(option), "{args:?}: {refused}");
+            }
+        }
+    }
+
+    /// The text of `option`'s entry in `help`, whitespace made single spaces (clap wraps lines).
+    fn entry(help: &str, option: &str) -> String {
+        let start = help
+            .find(&format!("{option} <"))
+            .unwrap_or_else(|| panic!("{option} is not in the help"));
+        let mut lines = help[start..].lines();
+        let first = lines.next().into_iter();
+        let more = lines.take_while(|line| !line.trim_start().starts_with("--"));
+        let words: Vec<&str> = first.chain(more).flat_map(str::split_whitespace).collect();
+        words.join(" ")
+    }
+
+    #[test]
+    fn the_help_states_the_defaults_the_server_uses() {
+        let help = Config::clap()
+            .get_matches_from_safe(["producer-server", "--help"])
+            .unwrap_err()
+            .message;
+        let defaults = format!("{:?}", Config::from_iter_safe(["producer-server"]).unwrap());
+        let mut stated = 0;
+        for option in VALUED {
+            let entry = entry(&help, option);
+            let Some((_, value)) = entry.split_once("[default: ") else {
+                continue;
+            };
+            let value = value.split(']').next().unwrap();
+            let written = Config::from_iter_safe(["producer-server", option, value]).unwrap();
+            assert_eq!(format!("{written:?}"), defaults, "{entry}");
+            stated += 1;
+        }
+        assert_eq!(stated, 10, "{help}");
     }
 
     #[test]

@@ -92,7 +92,11 @@ async fn run(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        runtime::spawn(metrics_listener::serve(metrics_listener, metrics.clone()));
+        runtime::spawn(metrics_listener::serve(
+            metrics_listener,
+            metrics.clone(),
+            signal.clone(),
+        ));
     }
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     match listener.local_addr() {

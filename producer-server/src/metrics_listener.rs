@@ -7,6 +7,7 @@
 use crate::http::{self, PlainResponse, RequestKind};
 use crate::metrics::Metrics;
 use crate::runtime::{self, TcpListener, TcpStream};
+use crate::shutdown::ShutdownSignal;
 use crate::slots::Slots;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +21,9 @@ const MAX_PENDING: usize = 64;
 /// The `Content-Type` of the metrics: what prometheus-client writes, which Prometheus reads.
 const METRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Answers requests on `listener` for as long as the process runs.
-pub async fn serve(listener: TcpListener, metrics: Metrics) {
+/// Answers requests on `listener` for as long as the process runs; once `shutdown` is given,
+/// `/healthz` says 503, so that a load balancer sends no one new during the goodbye.
+pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: ShutdownSignal) {
     let pending = Arc::new(Slots::new(MAX_PENDING));
     loop {
         let stream = match listener.accept().await {
@@ -34,26 +36,28 @@ pub async fn serve(listener: TcpListener, metrics: Metrics) {
         };
         let metrics = metrics.clone();
         let pending = Arc::clone(&pending);
+        let shutdown = shutdown.clone();
         runtime::spawn(async move {
             // Past the bound the connection is dropped unanswered: no work for a flood.
             if let Some(_slot) = pending.take() {
-                runtime::timeout(REQUEST_LIMIT, answer(stream, &metrics)).await;
+                runtime::timeout(REQUEST_LIMIT, answer(stream, &metrics, &shutdown)).await;
             }
         });
     }
 }
 
 /// Reads one request and answers it.
-async fn answer(mut stream: TcpStream, metrics: &Metrics) {
+async fn answer(mut stream: TcpStream, metrics: &Metrics, shutdown: &ShutdownSignal) {
     let response = match http::read_head(&mut stream).await {
-        Ok(head) => respond(&head.kind, &head.target, metrics),
+        // Whether the server is stopping is read when the request has come, not before.
+        Ok(head) => respond(&head.kind, &head.target, metrics, shutdown.is_given()),
         Err(error) => PlainResponse::text("400 Bad Request", format!("Bad request: {error}")),
     };
     let _ = response.send(&mut stream).await;
 }
 
-/// The answer to a request for `target`.
-fn respond(kind: &RequestKind, target: &str, metrics: &Metrics) -> PlainResponse {
+/// The answer to a request for `target`; `stopping` once shutdown has begun.
+fn respond(kind: &RequestKind, target: &str, metrics: &Metrics, stopping: bool) -> PlainResponse {
     let method = match kind {
         RequestKind::Plain(method) => method.as_str(),
         _ => "an upgrade",
@@ -76,6 +80,10 @@ fn respond(kind: &RequestKind, target: &str, metrics: &Metrics) -> PlainResponse
             body: metrics.encode().into(),
             head_only: false,
         },
+        "/healthz" if stopping => PlainResponse::text(
+            "503 Service Unavailable",
+            "not serving: the server is shutting down",
+        ),
         "/healthz" if metrics.is_healthy() => PlainResponse::text("200 OK", "serving"),
         "/healthz" => PlainResponse::text(
             "503 Service Unavailable",
@@ -95,7 +103,7 @@ mod tests {
     use super::*;
 
     fn get(target: &str, metrics: &Metrics) -> PlainResponse {
-        respond(&RequestKind::Plain("GET".into()), target, metrics)
+        respond(&RequestKind::Plain("GET".into()), target, metrics, false)
     }
 
     #[test]
@@ -108,7 +116,22 @@ mod tests {
         metrics.set_engine_reachable(false);
         assert_eq!(get("/healthz", &metrics).status, "503 Service Unavailable");
         assert_eq!(get("/", &metrics).status, "404 Not Found");
-        let post = respond(&RequestKind::Plain("POST".into()), "/metrics", &metrics);
+        let post = respond(
+            &RequestKind::Plain("POST".into()),
+            "/metrics",
+            &metrics,
+            false,
+        );
         assert_eq!(post.status, "405 Method Not Allowed");
+    }
+
+    #[test]
+    fn health_says_503_once_shutdown_has_begun_and_metrics_go_on() {
+        let metrics = Metrics::new();
+        let get = |target| respond(&RequestKind::Plain("GET".into()), target, &metrics, true);
+        let health = get("/healthz");
+        assert_eq!(health.status, "503 Service Unavailable");
+        assert!(health.body.contains("shutting down"), "{}", health.body);
+        assert_eq!(get("/metrics").status, "200 OK");
     }
 }

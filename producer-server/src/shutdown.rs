@@ -28,9 +28,33 @@ impl ShutdownTrigger {
 }
 
 impl ShutdownSignal {
+    /// Whether shutdown has been asked for, without waiting: for answers that change as soon as
+    /// it is, such as `/healthz`.
+    pub fn is_given(&self) -> bool {
+        // Polling a clone of the shared receiver once: ready if the trigger was pulled or dropped.
+        self.0.clone().now_or_never().is_some()
+    }
+
     /// Waits until shutdown is asked for.
     pub async fn wait(self) {
         // Err means the trigger was dropped, which asks for shutdown as well.
         let _ = self.0.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signal_is_given_once_the_trigger_is_pulled_or_dropped() {
+        let (trigger, signal) = shutdown_pair();
+        assert!(!signal.is_given());
+        let other = signal.clone();
+        trigger.pull();
+        assert!(signal.is_given() && other.is_given());
+        let (trigger, signal) = shutdown_pair();
+        drop(trigger);
+        assert!(signal.is_given());
     }
 }

@@ -152,3 +152,62 @@ fn a_host_name_address_is_resolved_and_served() {
     let run = run_client(&[&server.url, "--count", "1"], LIMIT);
     assert_eq!(run.lines(), ["1"], "{run:?}");
 }
+
+/// An option written without its value, last or before another option, is a usage error naming
+/// it, never a server that starts with the option's default.
+#[test]
+fn server_option_without_its_value_is_refused_naming_it() {
+    for (args, option) in [
+        (&["--addr", "127.0.0.1:0", "--queue"][..], "--queue"),
+        (&["--queue", "--addr", "127.0.0.1:0"], "--queue"),
+        (&["--addr", "127.0.0.1:0", "--interval"], "--interval"),
+        (
+            &["--ping-interval", "--broadcast", "--addr", "127.0.0.1:0"],
+            "--ping-interval",
+        ),
+    ] {
+        let mut server = harness::process::Guard::spawn(
+            Command::new(integration_tests::binaries::binary("producer-server"))
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped()),
+        )
+        .unwrap();
+        // A server that took the default would listen on: the deadline ends it (it is killed
+        // on drop) and fails the test.
+        let status = server.wait(LIMIT);
+        assert_eq!(status.and_then(|s| s.code()), Some(2), "{args:?} ran on");
+        let mut stderr = String::new();
+        let pipe = server.child().stderr.as_mut().expect("stderr is piped");
+        std::io::Read::read_to_string(pipe, &mut stderr).unwrap();
+        let line = one_line(&stderr);
+        assert!(
+            line.starts_with("producer-server: ") && line.contains(option),
+            "{args:?}: {line}"
+        );
+    }
+}
+
+#[test]
+fn client_option_without_its_value_is_refused_naming_it() {
+    for (args, option) in [
+        (
+            &["ws://127.0.0.1:9/", "--silence-timeout"][..],
+            "--silence-timeout",
+        ),
+        (
+            &["--silence-timeout", "--json", "ws://127.0.0.1:9/"],
+            "--silence-timeout",
+        ),
+        (&["ws://127.0.0.1:9/", "--count"], "--count"),
+        (&["--from", "--reconnect", "ws://127.0.0.1:9/"], "--from"),
+    ] {
+        let run = run_client(args, LIMIT);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {run:?}");
+        let line = one_line(&run.stderr);
+        assert!(
+            line.starts_with("consumer-client: ") && line.contains(option),
+            "{args:?}: {line}"
+        );
+    }
+}

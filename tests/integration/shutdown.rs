@@ -1,8 +1,9 @@
 use integration_tests::binaries::binary;
-use integration_tests::raw;
 use integration_tests::ws::{Received, WsClient};
 use integration_tests::Server;
+use integration_tests::{http, raw};
 use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -98,10 +99,10 @@ fn sigterm_closes_every_client_with_1001_and_exits_0() {
     closes_clients_with_1001_and_exits_0("TERM");
 }
 
-#[test]
-fn shutdown_with_a_client_that_never_reads_still_exits_in_time() {
-    let mut server = Server::start(&["--interval", "0"]);
-    let stalled = raw::handshake(server.addr);
+/// A WebSocket connection to the server at `addr`, `--interval 0`, that never reads, returned
+/// once the server can send it no more: its goodbye then takes the server's whole limit.
+fn stalled_consumer(addr: SocketAddr) -> TcpStream {
+    let stalled = raw::handshake(addr);
     // Stalled for good once what the server sent and nobody read stops growing: the buffers
     // between them are full, and the server's writer waits.
     let mut unread = vec![0u8; 16 << 20];
@@ -111,7 +112,7 @@ fn shutdown_with_a_client_that_never_reads_still_exits_in_time() {
         thread::sleep(Duration::from_millis(50));
         let now = stalled.peek(&mut unread).unwrap();
         if now > 0 && now == before {
-            break;
+            return stalled;
         }
         assert!(
             Instant::now() < deadline,
@@ -119,7 +120,44 @@ fn shutdown_with_a_client_that_never_reads_still_exits_in_time() {
         );
         before = now;
     }
+}
+
+#[test]
+fn shutdown_with_a_client_that_never_reads_still_exits_in_time() {
+    let mut server = Server::start(&["--interval", "0"]);
+    let stalled = stalled_consumer(server.addr);
     server.signal("INT");
     assert!(server.wait_exit(Duration::from_secs(2)).success());
+    drop(stalled);
+}
+
+/// A load balancer polling `/healthz` learns that the server is going as soon as SIGTERM is
+/// given, while the goodbye to a consumer that does not read still holds the server up.
+#[test]
+fn healthz_says_503_from_the_moment_shutdown_begins() {
+    let mut server = Server::start(&["--interval", "0", "--metrics", "127.0.0.1:0"]);
+    let metrics = server.metrics.expect("--metrics prints its address");
+    let health = || http::try_exchange(metrics, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", LIMIT);
+    let serving = health().unwrap();
+    assert!(serving.starts_with("HTTP/1.1 200"), "{serving}");
+    let stalled = stalled_consumer(server.addr);
+    server.signal("TERM");
+    let deadline = Instant::now() + LIMIT;
+    let stopping = loop {
+        let answer = health().unwrap_or_else(|e| panic!("the server left before a 503: {e}"));
+        if !answer.starts_with("HTTP/1.1 200") {
+            break answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still 200 after SIGTERM: {answer}"
+        );
+    };
+    assert!(stopping.starts_with("HTTP/1.1 503"), "{stopping}");
+    assert!(
+        http::body(&stopping).contains("shutting down"),
+        "{stopping}"
+    );
+    assert!(server.wait_exit(LIMIT).success());
     drop(stalled);
 }

@@ -1,20 +1,24 @@
 //! Raw HTTP/1.1 exchanges, for the answers the server gives to requests that are not upgrades.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// Sends `request` as written to `addr` and reads the whole answer, waiting at most `limit` for
 /// each read; the server closes the connection after answering.
 pub fn exchange(addr: SocketAddr, request: &str, limit: Duration) -> String {
-    let mut stream = TcpStream::connect(addr).expect("the server accepts");
-    stream.set_read_timeout(Some(limit)).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
+    try_exchange(addr, request, limit)
+        .unwrap_or_else(|e| panic!("no complete answer to {request:?}: {e}"))
+}
+
+/// [`exchange`], or why there was no answer, such as a server that is gone.
+pub fn try_exchange(addr: SocketAddr, request: &str, limit: Duration) -> io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(limit))?;
+    stream.write_all(request.as_bytes())?;
     let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .unwrap_or_else(|e| panic!("no complete answer to {request:?}: {e}; got {answer:?}"));
-    answer
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
 }
 
 /// The value of header `name` in a raw `answer`, if present.
