@@ -13,9 +13,15 @@ use crate::table::{Row, Unit};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Read buffer of each subscriber: enough for a burst of envelopes, small enough that ten
-/// thousand of them cost the bench little memory.
-const READ_BUFFER: usize = 16 * 1024;
+/// Read buffer of each subscriber of the rate runs: enough for a burst of envelopes, small
+/// enough that ten thousand of them cost the bench little memory.
+const RATE_READ_BUFFER: usize = 16 * 1024;
+
+/// Read buffer of each subscriber of the latency runs, where a read finds an envelope or two:
+/// tungstenite zeroes the whole buffer before every read (the one that finds nothing included),
+/// and at 16 KiB that was a tenth of the bench's CPU at 5,000 consumers, CPU the servers under
+/// test then lacked (the bench and the server share the cores).
+const LATENCY_READ_BUFFER: usize = 1024;
 
 /// What the runs of one size give.
 #[derive(Default)]
@@ -350,7 +356,10 @@ fn measure(
         settle: Duration::from_millis(500),
         connect_limit: Duration::from_secs(20) + Duration::from_millis(10) * consumers as u32,
         grace: Duration::from_secs(10).max(window * 2),
-        read_buffer: READ_BUFFER,
+        read_buffer: match clock {
+            Clock::Produced => LATENCY_READ_BUFFER,
+            Clock::Received => RATE_READ_BUFFER,
+        },
     };
     async_std::task::block_on(crowd::run(&spec, server.pid()))
         .map_err(|e| format!("{e}; server log: {}", server.log_tail()))
