@@ -17,7 +17,7 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One consumer: its socket and the format it asked for.
 struct Consumer {
@@ -89,9 +89,15 @@ fn accept(listener: &TcpListener, consumers: &Mutex<Vec<Consumer>>) {
 fn sweep(consumers: &Mutex<Vec<Consumer>>, interval: Duration) {
     let mut plain = Vec::with_capacity(32);
     let mut json = Vec::with_capacity(128);
+    // The pace is kept whatever a sweep takes, as producer-server keeps it: a sweep that
+    // outlasts the interval is followed at once by the next, so the floor sends as many messages
+    // as the servers are asked to (sleeping a whole interval after each sweep sent half as many
+    // at 10,000 consumers, and measured a lighter load).
+    let start = Instant::now();
     for seq in 1u64.. {
         if !interval.is_zero() {
-            thread::sleep(interval);
+            let due = start + interval * u32::try_from(seq).unwrap_or(u32::MAX);
+            thread::sleep(due.saturating_duration_since(Instant::now()));
         }
         let data = seq.to_string();
         frame(
