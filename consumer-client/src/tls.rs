@@ -100,10 +100,15 @@ pub fn failure(error: &io::Error) -> Option<String> {
             {
                 "the server's certificate is a certificate authority's (CA:TRUE), which cannot be a server's own; make a server certificate (CA:FALSE) signed by it".to_string()
             }
+            CertificateError::BadSignature
+            | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                "the server's certificate does not check out against the trusted authority of its issuer's name (bad signature, or one made with another kind of key): is it signed by another authority of the same name? Pass the one that signed it with --ca FILE".to_string()
+            }
             CertificateError::Other(other) => {
                 format!("the server's certificate was refused: {}", other.0)
             }
-            other => format!("the server's certificate was refused: {other:?}"),
+            other => format!("the server's certificate was refused: {other}"),
         },
         RustlsError::InvalidMessage(_) | RustlsError::InappropriateMessage { .. } => {
             "the server does not speak TLS on this port; is it ws:// rather than wss://?".to_string()
@@ -129,6 +134,25 @@ mod tests {
             RustlsError::InvalidCertificate(CertificateError::UnknownIssuer),
         );
         assert!(failure(&unknown).unwrap().contains("--ca"));
+    }
+
+    #[test]
+    fn a_signature_that_does_not_check_out_is_told_in_words() {
+        // What rustls reports when an authority of the same name (a system certificate for
+        // localhost, say) is taken for the issuer: its own text is the variant's Debug form.
+        let mismatch = CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {
+            signature_algorithm_id: vec![0x2a, 0x86, 0x48],
+            public_key_algorithm_id: vec![0x2a, 0x86, 0x48],
+        };
+        for why in [CertificateError::BadSignature, mismatch] {
+            let error = io::Error::new(
+                io::ErrorKind::InvalidData,
+                RustlsError::InvalidCertificate(why),
+            );
+            let text = failure(&error).unwrap();
+            assert!(text.contains("--ca"), "{text}");
+            assert!(!text.contains('{') && !text.contains('\n'), "{text}");
+        }
     }
 
     #[test]
