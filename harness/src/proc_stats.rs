@@ -22,6 +22,13 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
     Ok(ticks as f64 * tick_seconds())
 }
 
+/// The state letter of process `pid` (`R`, `S`, `Z` for one that has exited but is not reaped
+/// yet, ...), from `/proc/PID/stat`.
+pub fn state(pid: u32) -> io::Result<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    state_of(&stat).ok_or_else(|| io::Error::other(format!("cannot read /proc/{pid}/stat")))
+}
+
 /// The length of a clock tick, the unit of CPU times in `/proc`, in seconds.
 pub fn tick_seconds() -> f64 {
     // SAFETY: sysconf only reads a configuration value.
@@ -34,14 +41,23 @@ pub fn open_fds(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
 }
 
-/// utime + stime from the text of `/proc/PID/stat`. The command name, in parentheses, may hold
-/// spaces: fields are counted from the last `)`, after which comes field 3 (`state`).
+/// The fields of the text of `/proc/PID/stat` from field 3 (`state`) on. The command name, in
+/// parentheses, may hold spaces and parentheses: fields are counted from the last `)`.
+fn fields_after_name(stat: &str) -> Option<Vec<&str>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace().collect())
+}
+
+/// utime + stime from the text of `/proc/PID/stat`.
 fn cpu_ticks(stat: &str) -> Option<u64> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let fields = fields_after_name(stat)?;
     let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
     let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// The state letter from the text of `/proc/PID/stat`.
+fn state_of(stat: &str) -> Option<char> {
+    fields_after_name(stat)?.first()?.chars().next()
 }
 
 #[cfg(test)]
@@ -55,11 +71,19 @@ mod tests {
     }
 
     #[test]
+    fn the_state_follows_the_last_parenthesis() {
+        assert_eq!(state_of("42 (consumer-client) Z 1 2 3"), Some('Z'));
+        assert_eq!(state_of("42 (a) R (b)) S 1"), Some('S'));
+        assert_eq!(state_of("garbage"), None);
+    }
+
+    #[test]
     fn this_process_is_readable() {
         let pid = std::process::id();
         assert!(resident_kib(pid).unwrap() > 0);
         assert!(cpu_seconds(pid).unwrap() >= 0.0);
         assert!(open_fds(pid) >= 3, "stdin, stdout and stderr at least");
+        assert_ne!(state(pid).unwrap(), 'Z', "this process has not exited");
         assert!(resident_kib(u32::MAX).is_err());
     }
 }

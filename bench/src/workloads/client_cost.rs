@@ -90,9 +90,9 @@ fn client_cpu(client: &Path, url: &str, messages: u64) -> Result<f64, String> {
 fn exited(pid: u32, limit: Duration) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        let state = proc_stats::state(pid)
             .map_err(|e| format!("consumer-client's /proc/{pid}/stat: {e}"))?;
-        if state(&stat) == Some('Z') {
+        if state == 'Z' {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -101,23 +101,5 @@ fn exited(pid: u32, limit: Duration) -> Result<(), String> {
             ));
         }
         thread::sleep(POLL);
-    }
-}
-
-/// The state letter of `/proc/PID/stat`: the first field after the command name, which may
-/// hold spaces and parentheses itself.
-fn state(stat: &str) -> Option<char> {
-    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_state_follows_the_last_parenthesis() {
-        assert_eq!(state("42 (consumer-client) Z 1 2 3"), Some('Z'));
-        assert_eq!(state("42 (a) R (b)) S 1"), Some('S'));
-        assert_eq!(state("garbage"), None);
     }
 }
