@@ -53,7 +53,7 @@ pub type Timer = async_io::Timer;
 /// Ticks every `period`, the first one `period` from now; never when `period` is zero.
 pub fn ticks(period: Duration) -> Timer {
     if period.is_zero() {
-        async_io::Timer::never()
+        never()
     } else {
         async_io::Timer::interval(period)
     }

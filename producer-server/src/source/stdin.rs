@@ -90,12 +90,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     return None;
                 }
             };
-            if complete && bytes.last() == Some(&b'\n') {
-                bytes.pop();
-                if bytes.last() == Some(&b'\r') {
-                    bytes.pop();
-                }
-            }
+            // An incomplete line has no ending to take off.
+            bytes.truncate(without_ending(bytes).len());
             if complete && bytes.len() <= MAX_LINE_LEN {
                 let message = text(self.line, bytes);
                 self.line += 1;
@@ -125,10 +121,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
         let buffered = self.input.buffer();
         let end = memchr::memchr(b'\n', buffered)?;
-        let mut bytes = &buffered[..end];
-        if let [rest @ .., b'\r'] = bytes {
-            bytes = rest;
-        }
+        let bytes = without_ending(&buffered[..=end]);
         if bytes.len() > MAX_LINE_LEN {
             return None;
         }
@@ -158,6 +151,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             self.pieces
                 .push_back((self.line, std::mem::replace(bytes, rest)));
         }
+    }
+}
+
+/// `line` without its ending, `\n` or `\r\n`, if it has one.
+fn without_ending(line: &[u8]) -> &[u8] {
+    match line {
+        [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] => rest,
+        _ => line,
     }
 }
 
