@@ -1,7 +1,6 @@
 //! consumer-client facing servers that misbehave: it exits with one clear line, never panics,
 //! never hangs, never lets the server grow its memory or write to the terminal.
 
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use integration_tests::process::RunningClient;
 use integration_tests::raw::{self, FrameSpec};
 use integration_tests::{proc_stats, run_client, ClientRun};
@@ -27,21 +26,7 @@ fn scripted_server(script: fn(TcpStream)) -> String {
 
 /// Reads the client's upgrade request and accepts it, choosing `prodcon.v1`.
 fn accept_upgrade(stream: &mut TcpStream) {
-    answer_upgrade(stream, "Sec-WebSocket-Protocol: prodcon.v1\r\n");
-}
-
-/// Reads the client's upgrade request and accepts it with `headers` (each ending in CRLF).
-fn answer_upgrade(stream: &mut TcpStream, headers: &str) {
-    let request = raw::read_head(stream);
-    let key = request
-        .lines()
-        .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
-        .expect("the client sends a key");
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{headers}\r\n",
-        derive_accept_key(key.trim().as_bytes())
-    );
-    let _ = stream.write_all(response.as_bytes());
+    raw::answer_upgrade(stream, "Sec-WebSocket-Protocol: prodcon.v1\r\n");
 }
 
 /// Keeps `stream` open (and silent) long enough for any client timeout in these tests.
@@ -170,7 +155,7 @@ fn fails_at_once_in_one_line(script: fn(TcpStream)) -> ClientRun {
 #[test]
 fn an_extension_the_client_never_offered() {
     fails_at_once_in_one_line(|mut stream| {
-        answer_upgrade(
+        raw::answer_upgrade(
             &mut stream,
             "Sec-WebSocket-Protocol: prodcon.v1\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
         );
@@ -181,7 +166,7 @@ fn an_extension_the_client_never_offered() {
 #[test]
 fn a_subprotocol_the_client_never_offered() {
     fails_at_once_in_one_line(|mut stream| {
-        answer_upgrade(&mut stream, "Sec-WebSocket-Protocol: evil.v9\r\n");
+        raw::answer_upgrade(&mut stream, "Sec-WebSocket-Protocol: evil.v9\r\n");
         hold(stream);
     });
 }
@@ -192,9 +177,9 @@ fn a_subprotocol_chosen_when_the_client_offered_none() {
     static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
     fails_at_once_in_one_line(|mut stream| {
         if CONNECTIONS.fetch_add(1, Ordering::SeqCst) == 0 {
-            answer_upgrade(&mut stream, "");
+            raw::answer_upgrade(&mut stream, "");
         } else {
-            answer_upgrade(&mut stream, "Sec-WebSocket-Protocol: prodcon.v1\r\n");
+            raw::answer_upgrade(&mut stream, "Sec-WebSocket-Protocol: prodcon.v1\r\n");
         }
         hold(stream);
     });

@@ -14,6 +14,7 @@ mod memory; // what a connection costs, whatever its peer does
 mod metrics; // /metrics read by Prometheus's parser, its counters against what the test did; /healthz
 mod origin; // which web pages may open a WebSocket (cross-site WebSocket hijacking)
 mod page; // the answers to plain HTTP: the live page, 404, 405
+mod prompt_output; // consumer-client's pacing: a message is printed while the stream pauses after it
 mod redis_engine; // the Redis engine against a real redis-server: read, replay, publish, faults
 mod redis_nodes; // nodes of one Redis stream, consumers on each, faults of nodes and Redis
 mod resume; // history, lost ranges, reconnecting clients

@@ -1,5 +1,6 @@
 //! Raw TCP access to a WebSocket, for the bytes a WebSocket library would refuse to send.
 
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -32,6 +33,21 @@ pub fn read_head(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
+/// Plays a server: reads the client's upgrade request on `stream` and accepts it, with `headers`
+/// (each ending in CRLF) added to the answer.
+pub fn answer_upgrade(stream: &mut TcpStream, headers: &str) {
+    let request = read_head(stream);
+    let key = request
+        .lines()
+        .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("the client sends a key");
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{headers}\r\n",
+        derive_accept_key(key.trim().as_bytes())
+    );
+    let _ = stream.write_all(response.as_bytes());
+}
+
 /// A frame's first two header bits and opcode, as the tests spell them.
 #[derive(Clone, Copy)]
 pub struct FrameSpec {
@@ -53,6 +69,14 @@ impl FrameSpec {
             rsv: 0,
             opcode,
             masked: true,
+        }
+    }
+
+    /// A final, unmasked frame with `opcode`: what a server sends.
+    pub fn server(opcode: u8) -> Self {
+        FrameSpec {
+            masked: false,
+            ..FrameSpec::client(opcode)
         }
     }
 

@@ -3,7 +3,8 @@
 //! until more come. The server here writes one frame per system call, as Python's `websockets`
 //! and Node's `ws` do, and waits, silent, until the client has printed what it sent.
 
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use integration_tests::binaries::binary;
+use integration_tests::raw::{self, FrameSpec};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -18,33 +19,10 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// Messages of the steady stream before the first silence.
 const TRICKLE: u64 = 300;
 
-/// Reads the client's upgrade request and accepts it, choosing `prodcon.v1`.
-fn accept_upgrade(stream: &mut TcpStream) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream
-            .read_exact(&mut byte)
-            .expect("the client sends its request");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    let key = head
-        .lines()
-        .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
-        .expect("the client sends a key");
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: prodcon.v1\r\n\r\n",
-        derive_accept_key(key.trim().as_bytes())
-    );
-    stream.write_all(response.as_bytes()).unwrap();
-}
-
 /// Writes message `seq` as one unmasked text frame, in one system call.
 fn send(stream: &mut TcpStream, seq: u64) {
     let text = format!(r#"{{"seq":{seq},"time":0,"data":"{seq}"}}"#);
-    let mut frame = vec![0x81, u8::try_from(text.len()).expect("a short frame")];
-    frame.extend_from_slice(text.as_bytes());
+    let frame = FrameSpec::server(1).encode(text.as_bytes());
     stream.write_all(&frame).unwrap();
 }
 
@@ -53,7 +31,7 @@ fn send(stream: &mut TcpStream, seq: u64) {
 fn serve(listener: TcpListener, printed: Receiver<u64>) {
     let (mut stream, _) = listener.accept().unwrap();
     stream.set_nodelay(true).unwrap();
-    accept_upgrade(&mut stream);
+    raw::answer_upgrade(&mut stream, "Sec-WebSocket-Protocol: prodcon.v1\r\n");
     for seq in 1..=TRICKLE {
         send(&mut stream, seq);
     }
@@ -71,7 +49,7 @@ fn each_message_is_printed_while_the_server_is_silent_after_it() {
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let (printed_tx, printed_rx) = mpsc::channel();
     let server = thread::spawn(move || serve(listener, printed_rx));
-    let mut client = Command::new(env!("CARGO_BIN_EXE_consumer-client"))
+    let mut client = Command::new(binary("consumer-client"))
         .args([url.as_str(), "--count", &(TRICKLE + 1).to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
