@@ -47,14 +47,22 @@ impl Envelope {
 /// The `prodcon.v1` text of message `seq`, made at `time`, holding `data`: what
 /// [`Envelope::encode`] gives, for a producer that keeps its data elsewhere than in an `Envelope`.
 pub fn encode_message(seq: u64, time: u64, data: &str) -> String {
-    #[derive(Serialize)]
-    struct Borrowed<'a> {
-        seq: u64,
-        time: u64,
-        data: &'a str,
-    }
     // Serializing integers and a string into a String cannot fail.
-    serde_json::to_string(&Borrowed { seq, time, data }).expect("an envelope always serializes")
+    serde_json::to_string(&MessageRef { seq, time, data }).expect("an envelope always serializes")
+}
+
+/// Appends to `buffer` what [`encode_message`] gives: several frames can then share one buffer.
+pub fn encode_message_into(buffer: &mut Vec<u8>, seq: u64, time: u64, data: &str) {
+    serde_json::to_writer(buffer, &MessageRef { seq, time, data })
+        .expect("an envelope always serializes")
+}
+
+/// A message's envelope, for a producer that keeps its data elsewhere than in an `Envelope`.
+#[derive(Serialize)]
+struct MessageRef<'a> {
+    seq: u64,
+    time: u64,
+    data: &'a str,
 }
 
 /// A range of sequence numbers, both ends included, that the server can no longer deliver.

@@ -23,7 +23,9 @@ pub mod printable;
 pub mod resume;
 pub mod subprotocol;
 
-pub use frame::{encode_message, DecodeError, Envelope, FrameRef, LostRange, ServerFrame};
+pub use frame::{
+    encode_message, encode_message_into, DecodeError, Envelope, FrameRef, LostRange, ServerFrame,
+};
 pub use plural::count;
 pub use printable::{printable, printable_bytes, Printable};
 pub use subprotocol::Format;

@@ -239,7 +239,12 @@ impl Metrics {
 
     /// A message was produced.
     pub fn produced(&self) {
-        self.inner.messages_produced.inc();
+        self.produced_many(1);
+    }
+
+    /// `count` messages were produced.
+    pub fn produced_many(&self, count: usize) {
+        self.inner.messages_produced.inc_by(count as u64);
     }
 
     /// A message of `bytes` bytes was handed to a consumer's socket.

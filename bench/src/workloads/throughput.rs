@@ -179,12 +179,14 @@ fn measure(
     Ok((elapsed, cpu_after - cpu_before))
 }
 
-/// Writes the lines `1` to `lines` into `stdin` on a thread of its own, and closes it.
+/// Writes the lines `1` to `lines` into `stdin` on a thread of its own, and closes it. Without an
+/// allocation per line: the feeder shares the cores with the server it feeds.
 fn feed_lines(mut stdin: ChildStdin, lines: u64) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut chunk = Vec::with_capacity(64 * 1024);
+        let mut digits = itoa::Buffer::new();
         for n in 1..=lines {
-            chunk.extend_from_slice(n.to_string().as_bytes());
+            chunk.extend_from_slice(digits.format(n).as_bytes());
             chunk.push(b'\n');
             if chunk.len() >= 60 * 1024 {
                 if stdin.write_all(&chunk).is_err() {

@@ -28,10 +28,17 @@ pub trait Engine: Send + 'static {
     /// departures, and calls it only once every subscriber has taken all it was given.
     fn next(&mut self, listeners: usize) -> BoxFuture<'_, Option<Arc<Published>>>;
 
-    /// The next live message if one is ready now (`Some(None)` once the stream is over), without
-    /// waiting: the hub takes a burst this way after [`Engine::next`] gave its first message.
-    fn next_ready(&mut self, listeners: usize) -> Option<Option<Arc<Published>>> {
-        self.next(listeners).now_or_never()
+    /// Adds to `burst` the live messages ready now, in order, until it holds `most`, without
+    /// waiting: the hub takes the rest of a burst this way after [`Engine::next`] gave its first
+    /// message. The end of the stream is left for the next call to [`Engine::next`], once every
+    /// subscriber has taken this burst.
+    fn take_ready(&mut self, listeners: usize, most: usize, burst: &mut Vec<Arc<Published>>) {
+        while burst.len() < most {
+            match self.next(listeners).now_or_never() {
+                Some(Some(message)) => burst.push(message),
+                Some(None) | None => break,
+            }
+        }
     }
 
     /// The sequence number the next live message will have: where a new subscriber joins.

@@ -207,14 +207,10 @@ pub(super) async fn run<E: Engine>(
                 // them all at once, instead of waking once a message.
                 let Readiness { most, json } = hub.readiness();
                 let mut burst = vec![message];
-                while burst.len() < most {
-                    // The end, if it is there, comes back as an event of its own once every
-                    // subscriber has taken this burst: ending now would cut off a stalled one.
-                    match hub.engine.next_ready(hub.attendance.len()) {
-                        Some(Some(message)) => burst.push(message),
-                        Some(None) | None => break,
-                    }
-                }
+                // The end, if it is there, comes back as an event of its own once every
+                // subscriber has taken this burst: ending now would cut off a stalled one.
+                hub.engine
+                    .take_ready(hub.attendance.len(), most, &mut burst);
                 hub.publish(&burst, json);
                 // A source that is always ready must not keep the writers it feeds from running.
                 runtime::yield_now().await;
@@ -315,12 +311,10 @@ impl<E: Engine> Hub<E> {
         // Each frame is made here, once, before any session sees the message: the sessions'
         // threads only send it, and it is made and usually freed (when history lets the message
         // go) on this one.
-        for message in burst {
-            self.config.metrics.produced();
-            if json {
-                message.prepare_json();
-            }
+        if json {
+            Published::prepare_json(burst);
         }
+        self.config.metrics.produced_many(burst.len());
         self.config.metrics.history_size(self.engine.history_len());
         self.live_edge
             .store(self.engine.next_seq(), Ordering::Release);
