@@ -3,7 +3,7 @@
 use crate::metrics::Metrics;
 use crate::queue::{End, QueueSender};
 use crate::runtime;
-use async_tungstenite::tungstenite::Utf8Bytes;
+use async_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 use common::close;
 use common::frame::now_micros;
 use common::frame::MAX_SEQ;
@@ -38,9 +38,29 @@ pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = u64> + Send
 /// The data of [`numbers`] from 1, for the broadcast hub, which numbers messages itself in the
 /// same order.
 pub fn source(interval: Duration) -> impl Stream<Item = Utf8Bytes> + Send {
-    // Formatted on the stack, then copied once into the frame's shared buffer.
-    numbers(1, interval).map(|seq| Utf8Bytes::from(itoa::Buffer::new().format(seq)))
+    // The numbers due at once (all of them at `--interval 0`, up to a chunk) are written into one
+    // buffer that their messages share: one allocation for the chunk instead of two for each
+    // number (its copy, then the count of its owners once a second one takes it).
+    numbers(1, interval).ready_chunks(CHUNK).flat_map(|seqs| {
+        let mut text = Vec::new();
+        let mut ends = Vec::with_capacity(seqs.len());
+        let mut digits = itoa::Buffer::new();
+        for seq in seqs {
+            text.extend_from_slice(digits.format(seq).as_bytes());
+            ends.push(text.len());
+        }
+        let text = Bytes::from(text);
+        let mut start = 0;
+        stream::iter(ends.into_iter().map(move |end| {
+            let number = text.slice(start..end);
+            start = end;
+            Utf8Bytes::try_from(number).expect("digits are UTF-8")
+        }))
+    })
 }
+
+/// Numbers written together at most, when they are due at once.
+const CHUNK: usize = 256;
 
 /// One connection's own counter (per-connection mode), from `first`, into its queue. A full
 /// queue makes it wait: the seed's flow control, so a slow reader slows only its own counter.
@@ -82,5 +102,24 @@ mod tests {
     #[test]
     fn stops_at_the_largest_sequence_number() {
         assert_eq!(first_texts(MAX_SEQ, 3), [MAX_SEQ.to_string()]);
+    }
+
+    #[test]
+    fn the_broadcast_source_gives_each_number_as_its_own_text_across_chunks() {
+        let expected: Vec<String> = (1..=3 * CHUNK as u64 + 5).map(|n| n.to_string()).collect();
+        let texts: Vec<String> = futures::executor::block_on(
+            source(Duration::ZERO)
+                .map(|text| text.as_str().to_owned())
+                .take(expected.len())
+                .collect(),
+        );
+        assert_eq!(texts, expected);
+        let paced: Vec<String> = runtime::block_on(
+            source(Duration::from_millis(1))
+                .map(|text| text.as_str().to_owned())
+                .take(3)
+                .collect(),
+        );
+        assert_eq!(paced, ["1", "2", "3"]);
     }
 }

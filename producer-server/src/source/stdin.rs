@@ -6,7 +6,7 @@
 //! most that length, cut between characters, also with a warning. Nothing is dropped.
 
 use crate::runtime;
-use async_tungstenite::tungstenite::Utf8Bytes;
+use async_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 use futures::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use futures::stream::{self, Stream};
 use std::collections::VecDeque;
@@ -30,12 +30,17 @@ const KEPT_BUFFER: usize = 64 * 1024;
 /// the usual 8.
 const READ_SIZE: usize = 64 * 1024;
 
+// A line the input's buffer holds whole is never too long to be one message.
+const _: () = assert!(READ_SIZE <= MAX_LINE_LEN);
+
 /// Where the reading stands.
 struct Reader<R> {
     /// The input.
     input: BufReader<R>,
     /// Long lines' pieces read and still to be sent, each with the number of its line.
     pieces: VecDeque<(u64, Vec<u8>)>,
+    /// Whole lines taken from the input's buffer together, still to be sent.
+    lines: VecDeque<Utf8Bytes>,
     /// The line being read, reused from line to line: each message is one exact copy of it, so
     /// a line up to [`MAX_LINE_LEN`] costs one allocation. Between two reads it holds the start
     /// of a line too long to hold whole, not yet cut into messages.
@@ -51,6 +56,7 @@ pub fn lines_of<R: AsyncRead + Unpin + Send>(input: R) -> impl Stream<Item = Utf
     let reader = Reader {
         input: BufReader::with_capacity(READ_SIZE, input),
         pieces: VecDeque::new(),
+        lines: VecDeque::new(),
         line_buffer: Vec::new(),
         line: 1,
         warned_long: 0,
@@ -68,8 +74,11 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             if let Some((line, piece)) = self.pieces.pop_front() {
                 return Some(text(line, &piece));
             }
-            if let Some(message) = self.buffered_line() {
+            if let Some(message) = self.lines.pop_front() {
                 return Some(message);
+            }
+            if self.take_buffered_lines() {
+                continue;
             }
             // Room for a whole message and its line ending, so that the ending decides.
             let room = (MAX_LINE_LEN + 2).saturating_sub(self.line_buffer.len()) as u64;
@@ -113,22 +122,32 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
     }
 
-    /// The next line, if the input's buffer holds all of it and no part of it was read before:
-    /// most lines, taken without the general path's copy into `line_buffer` and its futures.
-    fn buffered_line(&mut self) -> Option<Utf8Bytes> {
+    /// Takes every whole line the input's buffer holds, if no part of the first was read
+    /// before: most lines, without the general path's copy into `line_buffer` and its futures.
+    /// They are copied together into one buffer that their messages share: one allocation for
+    /// all the lines of a read instead of two for each line (its copy, then the count of its
+    /// owners once a second one takes it). The buffer lives until the last of its lines is let
+    /// go: history keeps at most one read more than its own lines.
+    fn take_buffered_lines(&mut self) -> bool {
         if !self.line_buffer.is_empty() {
-            return None;
+            return false;
         }
         let buffered = self.input.buffer();
-        let end = memchr::memchr(b'\n', buffered)?;
-        let bytes = without_ending(&buffered[..=end]);
-        if bytes.len() > MAX_LINE_LEN {
-            return None;
+        let Some(last) = memchr::memrchr(b'\n', buffered) else {
+            return false;
+        };
+        let whole = Bytes::copy_from_slice(&buffered[..=last]);
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &whole) {
+            let line = without_ending(&whole[start..=end]);
+            let message = Utf8Bytes::try_from(whole.slice(start..start + line.len()))
+                .unwrap_or_else(|_| text(self.line, line));
+            self.lines.push_back(message);
+            self.line += 1;
+            start = end + 1;
         }
-        let message = text(self.line, bytes);
-        self.line += 1;
-        Pin::new(&mut self.input).consume(end + 1);
-        Some(message)
+        Pin::new(&mut self.input).consume(last + 1);
+        true
     }
 
     /// Moves the leading pieces of `bytes` that reach [`MAX_LINE_LEN`] to `self.pieces`, each cut
@@ -209,6 +228,11 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced_not_dropped() {
         assert_eq!(read(b"ok\nbad \xff byte\n"), ["ok", "bad \u{fffd} byte"]);
+        // Among lines taken together from one read, in its place.
+        assert_eq!(
+            read(b"a\r\n\xfe\nc\n\nd\n"),
+            ["a", "\u{fffd}", "c", "", "d"]
+        );
     }
 
     #[test]
