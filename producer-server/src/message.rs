@@ -5,6 +5,11 @@ use common::frame::now_micros;
 use common::{encode_message, encode_message_into, Format};
 use std::sync::{Arc, OnceLock};
 
+thread_local! {
+    /// Where a frame taken out of its message is written before it is copied to its own buffer.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One message of a stream, shared by every subscriber that receives it.
 ///
 /// Its text in each format is made at most once however many connections send it: the frames
@@ -57,6 +62,27 @@ impl Published {
         match format {
             Format::Plain => self.data.clone(),
             Format::JsonV1 => self.json().clone(),
+        }
+    }
+
+    /// The text frame for a connection that speaks `format`, taken out of the message when
+    /// nobody else holds it (a connection's own counter): a frame shared with nobody is not
+    /// cloned, and cloning is what makes a buffer count its owners, an allocation.
+    pub fn into_text(self: Arc<Self>, format: Format) -> Utf8Bytes {
+        let message = match Arc::try_unwrap(self) {
+            Ok(message) => message,
+            Err(shared) => return shared.text(format),
+        };
+        match (format, message.json.into_inner()) {
+            (Format::Plain, _) => message.data,
+            (Format::JsonV1, Some(json)) => json,
+            (Format::JsonV1, None) => SCRATCH.with_borrow_mut(|scratch| {
+                scratch.clear();
+                encode_message_into(scratch, message.seq, message.time, &message.data);
+                // Copied into a buffer exactly as long as the frame: one with room to spare
+                // would count its owners from the start, an allocation more.
+                Utf8Bytes::try_from(Bytes::copy_from_slice(scratch)).expect("JSON is UTF-8")
+            }),
         }
     }
 
@@ -119,5 +145,18 @@ mod tests {
             made.as_str(),
             burst[1].text(Format::JsonV1).as_str()
         ));
+    }
+
+    #[test]
+    fn a_frame_taken_out_is_the_frame_shared_or_not() {
+        for format in [Format::Plain, Format::JsonV1] {
+            let alone = Published::new(3, 1_700_000_000_000_003, "x\"y".into());
+            let shared = Published::new(3, 1_700_000_000_000_003, "x\"y".into());
+            let expected = shared.text(format);
+            let other_owner = Arc::clone(&shared);
+            assert_eq!(alone.into_text(format), expected);
+            assert_eq!(shared.into_text(format), expected);
+            assert_eq!(other_owner.text(format), expected);
+        }
     }
 }

@@ -348,7 +348,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
     /// Feeds one item to the socket, without flushing.
     async fn write(&mut self, item: Outgoing) -> Result<(), WsError> {
         self.pending = match item {
-            Outgoing::Message(message) => Some((Message::Text(message.text(self.format)), true)),
+            Outgoing::Message(message) => {
+                Some((Message::Text(message.into_text(self.format)), true))
+            }
             // Plain-text peers have no way to hear of it; the hub's log line says it.
             Outgoing::Lost(_) if self.format == Format::Plain => None,
             Outgoing::Lost(range) => Some((Message::text(range.encode()), false)),
