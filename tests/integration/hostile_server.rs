@@ -1,6 +1,7 @@
 //! consumer-client facing servers that misbehave: it exits with one clear line, never panics,
 //! never hangs, never lets the server grow its memory or write to the terminal.
 
+use integration_tests::binaries::binary;
 use integration_tests::process::RunningClient;
 use integration_tests::raw::{self, FrameSpec};
 use integration_tests::{proc_stats, run_client, ClientRun};
@@ -39,6 +40,9 @@ fn hold(stream: TcpStream) {
 /// names the URL and contains `cause`.
 fn fails_with(script: fn(TcpStream), extra: &[&str], cause: &str) {
     let url = scripted_server(script);
+    // Built before the clock starts: the first test of a process builds the binaries, which
+    // takes longer than the client is given.
+    binary("consumer-client");
     let started = Instant::now();
     let mut args = vec![url.as_str()];
     args.extend_from_slice(extra);
