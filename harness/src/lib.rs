@@ -6,11 +6,13 @@
 //! - [`binaries`]: builds producer-server and consumer-client into a target directory.
 //! - [`process`]: a child process killed and reaped when its guard is dropped.
 //! - [`proc_stats`]: a process's resident memory, CPU time and open files.
+//! - [`exit_watch`]: waiting for a process to exit without reaping it.
 //! - [`limits`]: raising the open-file limit for thousands of sockets.
 //! - [`python`]: finding a Python that imports `websockets`.
 //! - [`redis`]: whether a `redis-server` that was started answers.
 
 pub mod binaries;
+pub mod exit_watch;
 pub mod limits;
 pub mod proc_stats;
 pub mod process;

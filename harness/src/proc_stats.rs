@@ -22,13 +22,6 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
     Ok(ticks as f64 * tick_seconds())
 }
 
-/// The state letter of process `pid` (`R`, `S`, `Z` for one that has exited but is not reaped
-/// yet, ...), from `/proc/PID/stat`.
-pub fn state(pid: u32) -> io::Result<char> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    state_of(&stat).ok_or_else(|| io::Error::other(format!("cannot read /proc/{pid}/stat")))
-}
-
 /// The length of a clock tick, the unit of CPU times in `/proc`, in seconds.
 pub fn tick_seconds() -> f64 {
     // SAFETY: sysconf only reads a configuration value.
@@ -55,11 +48,6 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// The state letter from the text of `/proc/PID/stat`.
-fn state_of(stat: &str) -> Option<char> {
-    fields_after_name(stat)?.first()?.chars().next()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,19 +59,11 @@ mod tests {
     }
 
     #[test]
-    fn the_state_follows_the_last_parenthesis() {
-        assert_eq!(state_of("42 (consumer-client) Z 1 2 3"), Some('Z'));
-        assert_eq!(state_of("42 (a) R (b)) S 1"), Some('S'));
-        assert_eq!(state_of("garbage"), None);
-    }
-
-    #[test]
     fn this_process_is_readable() {
         let pid = std::process::id();
         assert!(resident_kib(pid).unwrap() > 0);
         assert!(cpu_seconds(pid).unwrap() >= 0.0);
         assert!(open_fds(pid) >= 3, "stdin, stdout and stderr at least");
-        assert_ne!(state(pid).unwrap(), 'Z', "this process has not exited");
         assert!(resident_kib(u32::MAX).is_err());
     }
 }

@@ -12,16 +12,12 @@ use super::{join_notes, serving, Bench, Measured};
 use crate::subjects::{Mode, Subject};
 use crate::table::{Row, Unit};
 use common::Format;
-use harness::proc_stats;
+use harness::{exit_watch, proc_stats};
 use std::path::Path;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a client whose output has ended may take to exit.
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
-
-/// How often to look whether the client has exited.
-const POLL: Duration = Duration::from_millis(1);
 
 /// Runs the workload: one row, a cell per server.
 pub fn run(bench: &mut Bench) -> Vec<Row> {
@@ -85,21 +81,13 @@ fn client_cpu(client: &Path, url: &str, messages: u64) -> Result<f64, String> {
     cpu
 }
 
-/// Waits, at most `limit`, until process `pid` has exited but is not reaped yet (a zombie, state
-/// `Z` in `/proc/PID/stat`).
+/// Waits, at most `limit`, until process `pid` has exited, without reaping it.
 fn exited(pid: u32, limit: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let state = proc_stats::state(pid)
-            .map_err(|e| format!("consumer-client's /proc/{pid}/stat: {e}"))?;
-        if state == 'Z' {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "consumer-client still running {limit:?} after its output ended"
-            ));
-        }
-        thread::sleep(POLL);
+    match exit_watch::exited_within(pid, limit) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "consumer-client still running {limit:?} after its output ended"
+        )),
+        Err(e) => Err(format!("waiting for consumer-client to exit: {e}")),
     }
 }
