@@ -131,50 +131,8 @@ fn shutdown_with_a_client_that_never_reads_still_exits_in_time() {
     drop(stalled);
 }
 
-/// What `/healthz` on `metrics` answers.
-fn health(metrics: SocketAddr) -> std::io::Result<String> {
-    http::try_exchange(metrics, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", LIMIT)
-}
-
-/// The first answer of `/healthz` on `metrics` that is not a 200, asked again until then (for at
-/// most [`LIMIT`]) after `what`: the server must still be there to answer meanwhile.
-fn first_answer_not_serving(metrics: SocketAddr, what: &str) -> String {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let answer =
-            health(metrics).unwrap_or_else(|e| panic!("the server left before a 503: {e}"));
-        if !answer.starts_with("HTTP/1.1 200") {
-            return answer;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still 200 after {what}: {answer}"
-        );
-    }
-}
-
 /// A load balancer polling `/healthz` learns that the server is going as soon as SIGTERM is
 /// given, while the goodbye to a consumer that does not read still holds the server up.
-#[test]
-fn healthz_says_503_from_the_moment_shutdown_begins() {
-    let mut server = Server::start(&["--interval", "0", "--metrics", "127.0.0.1:0"]);
-    let metrics = server.metrics.expect("--metrics prints its address");
-    let serving = health(metrics).unwrap();
-    assert!(serving.starts_with("HTTP/1.1 200"), "{serving}");
-    let stalled = stalled_consumer(server.addr);
-    server.signal("TERM");
-    let stopping = first_answer_not_serving(metrics, "SIGTERM");
-    assert!(stopping.starts_with("HTTP/1.1 503"), "{stopping}");
-    assert!(
-        http::body(&stopping).contains("shutting down"),
-        "{stopping}"
-    );
-    assert!(server.wait_exit(LIMIT).success());
-    drop(stalled);
-}
-
-/// Once standard input has ended, the server only finishes sending it and exits: a load
-/// balancer learns it while a consumer that does not read still holds the server up.
 #[test]
 fn healthz_says_503_once_standard_input_has_ended() {
     let mut server = Server::start_with(
@@ -183,17 +141,58 @@ fn healthz_says_503_once_standard_input_has_ended() {
         "127.0.0.1:0",
     );
     let metrics = server.metrics.expect("--metrics prints its address");
-    let serving = health(metrics).unwrap();
+    let health = || http::try_exchange(metrics, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", LIMIT);
+    let serving = health().unwrap();
     assert!(serving.starts_with("HTTP/1.1 200"), "{serving}");
-    // More lines than the sockets between the server and a consumer that reads nothing take.
+    // A consumer that reads nothing holds the server in the end of the stream: more lines than
+    // the sockets between them take.
     let unread = raw::handshake(server.addr);
     let mut input = server.take_stdin().expect("stdin is piped");
     let lines: String = (1..=300_000).map(|n| format!("{n}\n")).collect();
     input.write_all(lines.as_bytes()).unwrap();
     drop(input);
-    let ended = first_answer_not_serving(metrics, "the end of stdin");
+    let deadline = Instant::now() + LIMIT;
+    let ended = loop {
+        let answer = health().unwrap_or_else(|e| panic!("the server left before a 503: {e}"));
+        if !answer.starts_with("HTTP/1.1 200") {
+            break answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still 200 after the end of stdin: {answer}"
+        );
+    };
     assert!(ended.starts_with("HTTP/1.1 503"), "{ended}");
     assert!(http::body(&ended).contains("stream has ended"), "{ended}");
     drop(unread);
     assert!(server.wait_exit(LIMIT).success());
+}
+
+#[test]
+fn healthz_says_503_from_the_moment_shutdown_begins() {
+    let mut server = Server::start(&["--interval", "0", "--metrics", "127.0.0.1:0"]);
+    let metrics = server.metrics.expect("--metrics prints its address");
+    let health = || http::try_exchange(metrics, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", LIMIT);
+    let serving = health().unwrap();
+    assert!(serving.starts_with("HTTP/1.1 200"), "{serving}");
+    let stalled = stalled_consumer(server.addr);
+    server.signal("TERM");
+    let deadline = Instant::now() + LIMIT;
+    let stopping = loop {
+        let answer = health().unwrap_or_else(|e| panic!("the server left before a 503: {e}"));
+        if !answer.starts_with("HTTP/1.1 200") {
+            break answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still 200 after SIGTERM: {answer}"
+        );
+    };
+    assert!(stopping.starts_with("HTTP/1.1 503"), "{stopping}");
+    assert!(
+        http::body(&stopping).contains("shutting down"),
+        "{stopping}"
+    );
+    assert!(server.wait_exit(LIMIT).success());
+    drop(stalled);
 }
