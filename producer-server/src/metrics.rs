@@ -53,9 +53,6 @@ struct Inner {
     /// lag (`prodcon_engine_lag_messages`, a gauge) and reconnects
     /// (`prodcon_engine_reconnects_total`, a counter) to the registry beside the others.
     engine_reachable: AtomicBool,
-    /// Whether the broadcast stream has ended (its source did): the server then only finishes
-    /// sending it, and exits; `/healthz` says 503 meanwhile.
-    stream_ended: AtomicBool,
 }
 
 /// Why a connection got no WebSocket.
@@ -213,7 +210,6 @@ impl Metrics {
                 lost_ranges,
                 history_size,
                 engine_reachable: AtomicBool::new(true),
-                stream_ended: AtomicBool::new(false),
             }),
         }
     }
@@ -288,16 +284,6 @@ impl Metrics {
     /// Whether the server can serve its stream now.
     pub fn is_healthy(&self) -> bool {
         self.inner.engine_reachable.load(Ordering::Relaxed)
-    }
-
-    /// Says that the broadcast stream has ended (`/healthz` follows it).
-    pub fn set_stream_ended(&self) {
-        self.inner.stream_ended.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether the broadcast stream has ended: the server is finishing it, and then exits.
-    pub fn has_stream_ended(&self) -> bool {
-        self.inner.stream_ended.load(Ordering::Relaxed)
     }
 
     /// Every metric in the Prometheus text format (OpenMetrics flavour, ending in `# EOF`).

@@ -84,10 +84,6 @@ fn respond(kind: &RequestKind, target: &str, metrics: &Metrics, stopping: bool) 
             "503 Service Unavailable",
             "not serving: the server is shutting down",
         ),
-        "/healthz" if metrics.has_stream_ended() => PlainResponse::text(
-            "503 Service Unavailable",
-            "not serving: the stream has ended; the server exits once its consumers have it all",
-        ),
         "/healthz" if metrics.is_healthy() => PlainResponse::text("200 OK", "serving"),
         "/healthz" => PlainResponse::text(
             "503 Service Unavailable",
@@ -119,10 +115,6 @@ mod tests {
         assert_eq!(get("/healthz", &metrics).status, "200 OK");
         metrics.set_engine_reachable(false);
         assert_eq!(get("/healthz", &metrics).status, "503 Service Unavailable");
-        metrics.set_stream_ended();
-        let ended = get("/healthz", &metrics);
-        assert_eq!(ended.status, "503 Service Unavailable");
-        assert!(ended.body.contains("stream has ended"), "{}", ended.body);
         assert_eq!(get("/", &metrics).status, "404 Not Found");
         let post = respond(
             &RequestKind::Plain("POST".into()),

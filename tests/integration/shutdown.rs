@@ -2,7 +2,7 @@ use integration_tests::binaries::binary;
 use integration_tests::ws::{Received, WsClient};
 use integration_tests::Server;
 use integration_tests::{http, raw};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -133,41 +133,6 @@ fn shutdown_with_a_client_that_never_reads_still_exits_in_time() {
 
 /// A load balancer polling `/healthz` learns that the server is going as soon as SIGTERM is
 /// given, while the goodbye to a consumer that does not read still holds the server up.
-#[test]
-fn healthz_says_503_once_standard_input_has_ended() {
-    let mut server = Server::start_with(
-        &["--source", "stdin", "--metrics", "127.0.0.1:0"],
-        Stdio::piped(),
-        "127.0.0.1:0",
-    );
-    let metrics = server.metrics.expect("--metrics prints its address");
-    let health = || http::try_exchange(metrics, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", LIMIT);
-    let serving = health().unwrap();
-    assert!(serving.starts_with("HTTP/1.1 200"), "{serving}");
-    // A consumer that reads nothing holds the server in the end of the stream: more lines than
-    // the sockets between them take.
-    let unread = raw::handshake(server.addr);
-    let mut input = server.take_stdin().expect("stdin is piped");
-    let lines: String = (1..=300_000).map(|n| format!("{n}\n")).collect();
-    input.write_all(lines.as_bytes()).unwrap();
-    drop(input);
-    let deadline = Instant::now() + LIMIT;
-    let ended = loop {
-        let answer = health().unwrap_or_else(|e| panic!("the server left before a 503: {e}"));
-        if !answer.starts_with("HTTP/1.1 200") {
-            break answer;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still 200 after the end of stdin: {answer}"
-        );
-    };
-    assert!(ended.starts_with("HTTP/1.1 503"), "{ended}");
-    assert!(http::body(&ended).contains("stream has ended"), "{ended}");
-    drop(unread);
-    assert!(server.wait_exit(LIMIT).success());
-}
-
 #[test]
 fn healthz_says_503_from_the_moment_shutdown_begins() {
     let mut server = Server::start(&["--interval", "0", "--metrics", "127.0.0.1:0"]);

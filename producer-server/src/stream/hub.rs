@@ -415,7 +415,6 @@ impl<E: Engine> Hub<E> {
             "end of the stream after {messages}: closing {subscribers} with 1000 once they have it all"
         );
         self.over = true;
-        self.config.metrics.set_stream_ended();
         self.stalls = FuturesUnordered::new();
         self.stall_deadline = Fuse::terminated();
         self.limit = deadline(END_OF_STREAM_LIMIT);
