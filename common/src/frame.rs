@@ -60,8 +60,11 @@ pub fn encode_message_into(buffer: &mut Vec<u8>, seq: u64, time: u64, data: &str
 /// A message's envelope, for a producer that keeps its data elsewhere than in an `Envelope`.
 #[derive(Serialize)]
 struct MessageRef<'a> {
+    /// The sequence number.
     seq: u64,
+    /// When it was produced, in microseconds since the Unix epoch.
     time: u64,
+    /// The data.
     data: &'a str,
 }
 

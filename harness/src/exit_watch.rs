@@ -3,7 +3,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Waits, at most `limit`, until process `pid` (a child not reaped yet) has exited: `Ok(true)`
 /// once it has, `Ok(false)` if it still runs. Its pidfd becomes readable when it exits; the
@@ -23,8 +23,11 @@ pub fn exited_within(pid: u32, limit: Duration) -> io::Result<bool> {
         events: libc::POLLIN,
         revents: 0,
     };
-    let timeout = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+    let deadline = Instant::now() + limit;
     loop {
+        // Counted from the deadline: a wait interrupted by a signal starts again with what is left.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: one valid pollfd, for the length given.
         match unsafe { libc::poll(&mut watch, 1, timeout) } {
             -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,

@@ -25,6 +25,7 @@
 //!   that several nodes serve.
 //! - [`source`]: where messages come from (the counter, standard input).
 //! - [`message`]: one message, its frames shared by every connection.
+//! - [`shared_texts`]: many messages' texts written into one buffer they share.
 //! - [`queue`]: a connection's bounded queue, its verdict, and the outbox a session drains.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
 //! - [`deaf_peer`]: gives up on a peer that keeps sending while it reads nothing.
@@ -63,6 +64,7 @@ pub mod queue;
 pub mod rewind;
 pub mod runtime;
 pub mod session;
+pub mod shared_texts;
 pub mod shutdown;
 pub mod slots;
 pub mod source;

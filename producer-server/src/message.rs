@@ -1,9 +1,14 @@
 //! One message of a stream, as every connection that sends it shares it.
 
+use crate::shared_texts::SharedTexts;
 use async_tungstenite::tungstenite::{Bytes, Utf8Bytes};
+#[cfg(test)]
 use common::frame::now_micros;
 use common::{encode_message, encode_message_into, Format};
 use std::sync::{Arc, OnceLock};
+
+/// The scratch buffer's size kept between frames, at most.
+const KEPT_SCRATCH: usize = 64 * 1024;
 
 thread_local! {
     /// Where a frame taken out of its message is written before it is copied to its own buffer.
@@ -28,6 +33,7 @@ pub struct Published {
 
 impl Published {
     /// Stamps `data` as message `seq`, produced now.
+    #[cfg(test)]
     pub fn now(seq: u64, data: Utf8Bytes) -> Arc<Self> {
         Self::new(seq, now_micros(), data)
     }
@@ -67,7 +73,7 @@ impl Published {
 
     /// The text frame for a connection that speaks `format`, taken out of the message when
     /// nobody else holds it (a connection's own counter): a frame shared with nobody is not
-    /// cloned, and cloning is what makes a buffer count its owners, an allocation.
+    /// cloned (see [`crate::shared_texts`] for what a clone costs).
     pub fn into_text(self: Arc<Self>, format: Format) -> Utf8Bytes {
         let message = match Arc::try_unwrap(self) {
             Ok(message) => message,
@@ -81,36 +87,35 @@ impl Published {
                 encode_message_into(scratch, message.seq, message.time, &message.data);
                 // Copied into a buffer exactly as long as the frame: one with room to spare
                 // would count its owners from the start, an allocation more.
-                Utf8Bytes::try_from(Bytes::copy_from_slice(scratch)).expect("JSON is UTF-8")
+                let frame = Bytes::copy_from_slice(scratch);
+                // A frame of a long line must not keep its memory for the thread's life.
+                if scratch.capacity() > KEPT_SCRATCH {
+                    *scratch = Vec::new();
+                }
+                Utf8Bytes::try_from(frame).expect("JSON is UTF-8")
             }),
         }
     }
 
-    /// Makes the `prodcon.v1` frames of `burst` not made yet, now, into one buffer they share:
-    /// one allocation for the burst instead of two per message (the frame and, when a second
-    /// connection takes it, the count of its owners), and a fifth of the server's time per
-    /// message at `--interval 0` was allocating and freeing. The hub does this, so that the
-    /// frames are made on the thread that usually frees them (see `Hub::publish`). The buffer
-    /// lives until the last of its frames is let go: history keeps at most one burst more.
+    /// Makes the `prodcon.v1` frames of `burst` not made yet, now, into one buffer they share
+    /// (see [`crate::shared_texts`]). The hub does this, so that the frames are made on the
+    /// thread that usually frees them (see `Hub::publish`).
     pub fn prepare_json(burst: &[Arc<Published>]) {
-        let mut buffer = Vec::new();
-        let mut ends = Vec::with_capacity(burst.len());
-        for message in burst {
-            if message.json.get().is_none() {
-                encode_message_into(&mut buffer, message.seq, message.time, &message.data);
-            }
-            ends.push(buffer.len());
+        let missing: Vec<&Arc<Published>> = burst
+            .iter()
+            .filter(|message| message.json.get().is_none())
+            .collect();
+        // The envelope's own characters and two numbers of up to 16 digits, then the data.
+        let bytes = missing.iter().map(|message| 64 + message.data.len()).sum();
+        let mut frames = SharedTexts::with_capacity(missing.len(), bytes);
+        for message in &missing {
+            frames.push(|buffer| {
+                encode_message_into(buffer, message.seq, message.time, &message.data);
+            });
         }
-        let frames = Bytes::from(buffer);
-        let mut start = 0;
-        for (message, end) in burst.iter().zip(ends) {
-            if end > start {
-                let frame =
-                    Utf8Bytes::try_from(frames.slice(start..end)).expect("serde_json writes UTF-8");
-                // A replay may have made it meanwhile: then that one stays.
-                let _ = message.json.set(frame);
-            }
-            start = end;
+        for (message, frame) in missing.into_iter().zip(frames.into_texts()) {
+            // A replay may have made it meanwhile: then that one stays.
+            let _ = message.json.set(frame);
         }
     }
 

@@ -44,9 +44,6 @@ pub struct MemoryEngine {
     next_seq: u64,
     /// Whether the source has ended.
     over: bool,
-    /// When the burst being taken began, in microseconds since the Unix epoch: its messages
-    /// were ready at once, and share it as the time they were produced.
-    burst_time: u64,
 }
 
 impl MemoryEngine {
@@ -60,7 +57,6 @@ impl MemoryEngine {
             capacity: history,
             next_seq: 1,
             over: false,
-            burst_time: 0,
         }
     }
 
@@ -107,8 +103,7 @@ impl Engine for MemoryEngine {
                 self.over = true;
                 return None;
             };
-            self.burst_time = now_micros();
-            let message = self.number(self.burst_time, data);
+            let message = self.number(now_micros(), data);
             keep(&mut lock(&self.history), self.capacity, &message);
             Some(message)
         }
@@ -117,18 +112,17 @@ impl Engine for MemoryEngine {
 
     fn take_ready(&mut self, listeners: usize, most: usize, burst: &mut Vec<Arc<Published>>) {
         // The same as `next`, without a boxed future per message, with one look at the clock and
-        // one lock of history for the whole burst: it is taken at once, and they were a fifth of
-        // the server's time per message at `--interval 0`.
+        // one lock of history for the whole burst, which is taken at once: its messages share
+        // the time its first was taken.
         if self.over || !self.may_run(listeners) {
             return;
         }
-        let history = Arc::clone(&self.history);
-        let mut history = lock(&history);
+        let time = burst.first().map_or_else(now_micros, |first| first.time());
+        let taken = burst.len();
         while burst.len() < most {
             match self.source.next().now_or_never() {
                 Some(Some(data)) => {
-                    let message = self.number(self.burst_time, data);
-                    keep(&mut history, self.capacity, &message);
+                    let message = self.number(time, data);
                     burst.push(message);
                 }
                 // `next` gives the end, once this burst is taken.
@@ -138,6 +132,10 @@ impl Engine for MemoryEngine {
                 }
                 None => break,
             }
+        }
+        let mut history = lock(&self.history);
+        for message in &burst[taken..] {
+            keep(&mut history, self.capacity, message);
         }
     }
 
@@ -205,10 +203,18 @@ mod tests {
     use async_tungstenite::tungstenite::Utf8Bytes;
     use futures::executor::block_on;
 
-    fn engine(lines: &[&'static str], history: usize) -> MemoryEngine {
+    /// `lines` as a source that, like standard input's, must not be polled after its end: an
+    /// `unfold` panics then.
+    fn source(lines: &[&'static str]) -> Source {
         let lines: Vec<Utf8Bytes> = lines.iter().map(|l| Utf8Bytes::from_static(l)).collect();
-        let source = stream::iter(lines).boxed();
-        MemoryEngine::new(source, Unattended::Runs, history)
+        stream::unfold(lines.into_iter(), |mut lines| async move {
+            Some((lines.next()?, lines))
+        })
+        .boxed()
+    }
+
+    fn engine(lines: &[&'static str], history: usize) -> MemoryEngine {
+        MemoryEngine::new(source(lines), Unattended::Runs, history)
     }
 
     fn seqs(backlog: Backlog) -> Vec<String> {
@@ -235,6 +241,8 @@ mod tests {
     fn a_burst_is_numbered_kept_and_stamped_at_once_and_the_end_comes_after_it() {
         let mut engine = engine(&["a", "b", "c", "d"], 3);
         let first = block_on(engine.next(1)).unwrap();
+        // The clock moves on before the rest is taken: the rest still gets the first's time.
+        while now_micros() <= first.time() {}
         let mut burst = vec![first];
         engine.take_ready(1, 3, &mut burst);
         let taken: Vec<(u64, &str)> = burst.iter().map(|m| (m.seq(), m.data())).collect();
@@ -249,6 +257,11 @@ mod tests {
             block_on(engine.next(1)).is_none(),
             "the end, after the burst"
         );
+        assert!(
+            block_on(engine.next(1)).is_none(),
+            "and again, from the engine"
+        );
+        engine.take_ready(1, 10, &mut burst);
         assert_eq!(engine.next_seq(), 5);
     }
 
@@ -292,18 +305,27 @@ mod tests {
 
     #[test]
     fn a_source_that_waits_for_listeners_does_not_run_alone() {
-        let source = stream::iter([Utf8Bytes::from_static("a")]).boxed();
-        let mut engine = MemoryEngine::new(source, Unattended::Waits, 10);
+        let mut engine = MemoryEngine::new(source(&["a", "b"]), Unattended::Waits, 10);
         assert!(engine.next(0).now_or_never().is_none());
+        let mut burst = Vec::new();
+        engine.take_ready(0, 10, &mut burst);
+        assert!(burst.is_empty(), "nor a burst");
         assert!(engine.next(1).now_or_never().is_some());
+        engine.take_ready(0, 10, &mut burst);
+        assert!(burst.is_empty(), "nobody listens any more");
     }
 
     #[test]
     fn standard_input_waits_for_its_first_listener_only() {
-        let source = stream::iter([Utf8Bytes::from_static("a"), "b".into()]).boxed();
-        let mut engine = MemoryEngine::new(source, Unattended::RunsOnceAttended, 10);
+        let mut engine =
+            MemoryEngine::new(source(&["a", "b", "c"]), Unattended::RunsOnceAttended, 10);
         assert!(engine.next(0).now_or_never().is_none());
+        let mut burst = Vec::new();
+        engine.take_ready(0, 10, &mut burst);
+        assert!(burst.is_empty(), "nor a burst");
         assert!(engine.next(1).now_or_never().is_some());
         assert!(engine.next(0).now_or_never().is_some());
+        engine.take_ready(0, 10, &mut burst);
+        assert_eq!(burst.len(), 1, "alone again, it runs");
     }
 }

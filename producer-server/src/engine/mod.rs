@@ -25,7 +25,8 @@ pub trait Engine: Send + 'static {
     /// The next live message, in sequence order, waiting for it; `None` once the stream is over.
     /// `listeners` is how many subscribers would receive it: an engine whose source should not
     /// run unattended waits while it is zero. Cancel-safe: the hub races it against joins and
-    /// departures, and calls it only once every subscriber has taken all it was given.
+    /// departures, and calls it only once every subscriber has taken all it was given. Once it
+    /// gave `None`, it gives `None` again.
     fn next(&mut self, listeners: usize) -> BoxFuture<'_, Option<Arc<Published>>>;
 
     /// Adds to `burst` the live messages ready now, in order, until it holds `most`, without

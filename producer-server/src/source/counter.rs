@@ -3,7 +3,8 @@
 use crate::metrics::Metrics;
 use crate::queue::{End, QueueSender};
 use crate::runtime;
-use async_tungstenite::tungstenite::{Bytes, Utf8Bytes};
+use crate::shared_texts::SharedTexts;
+use async_tungstenite::tungstenite::Utf8Bytes;
 use common::close;
 use common::frame::now_micros;
 use common::frame::MAX_SEQ;
@@ -38,28 +39,27 @@ pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = u64> + Send
 /// The data of [`numbers`] from 1, for the broadcast hub, which numbers messages itself in the
 /// same order.
 pub fn source(interval: Duration) -> impl Stream<Item = Utf8Bytes> + Send {
-    // The numbers due at once (all of them at `--interval 0`, up to a chunk) are written into one
-    // buffer that their messages share: one allocation for the chunk instead of two for each
-    // number (its copy, then the count of its owners once a second one takes it).
-    numbers(1, interval).ready_chunks(CHUNK).flat_map(|seqs| {
-        let mut text = Vec::new();
-        let mut ends = Vec::with_capacity(seqs.len());
-        let mut digits = itoa::Buffer::new();
-        for seq in seqs {
-            text.extend_from_slice(digits.format(seq).as_bytes());
-            ends.push(text.len());
-        }
-        let text = Bytes::from(text);
-        let mut start = 0;
-        stream::iter(ends.into_iter().map(move |end| {
-            let number = text.slice(start..end);
-            start = end;
-            Utf8Bytes::try_from(number).expect("digits are UTF-8")
-        }))
-    })
+    if !interval.is_zero() {
+        // One number a tick.
+        let texts =
+            numbers(1, interval).map(|seq| Utf8Bytes::from(itoa::Buffer::new().format(seq)));
+        return texts.left_stream();
+    }
+    // All due at once: written by chunks into buffers their messages share.
+    numbers(1, interval)
+        .ready_chunks(CHUNK)
+        .flat_map(|seqs| {
+            let mut texts = SharedTexts::with_capacity(seqs.len(), seqs.len() * 16);
+            let mut digits = itoa::Buffer::new();
+            for seq in seqs {
+                texts.push(|buffer| buffer.extend_from_slice(digits.format(seq).as_bytes()));
+            }
+            stream::iter(texts.into_texts())
+        })
+        .right_stream()
 }
 
-/// Numbers written together at most, when they are due at once.
+/// Numbers written together at most at `--interval 0`.
 const CHUNK: usize = 256;
 
 /// One connection's own counter (per-connection mode), from `first`, into its queue. A full

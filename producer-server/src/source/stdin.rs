@@ -39,8 +39,11 @@ struct Reader<R> {
     input: BufReader<R>,
     /// Long lines' pieces read and still to be sent, each with the number of its line.
     pieces: VecDeque<(u64, Vec<u8>)>,
-    /// Whole lines taken from the input's buffer together, still to be sent.
-    lines: VecDeque<Utf8Bytes>,
+    /// Whole lines taken from the input's buffer together, endings included, and shared with
+    /// the messages cut from them (see [`Reader::take_buffered_lines`]).
+    taken: Bytes,
+    /// Where the next line to cut from `taken` begins.
+    cut: usize,
     /// The line being read, reused from line to line: each message is one exact copy of it, so
     /// a line up to [`MAX_LINE_LEN`] costs one allocation. Between two reads it holds the start
     /// of a line too long to hold whole, not yet cut into messages.
@@ -56,7 +59,8 @@ pub fn lines_of<R: AsyncRead + Unpin + Send>(input: R) -> impl Stream<Item = Utf
     let reader = Reader {
         input: BufReader::with_capacity(READ_SIZE, input),
         pieces: VecDeque::new(),
-        lines: VecDeque::new(),
+        taken: Bytes::new(),
+        cut: 0,
         line_buffer: Vec::new(),
         line: 1,
         warned_long: 0,
@@ -74,7 +78,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             if let Some((line, piece)) = self.pieces.pop_front() {
                 return Some(text(line, &piece));
             }
-            if let Some(message) = self.lines.pop_front() {
+            if let Some(message) = self.cut_taken_line() {
                 return Some(message);
             }
             if self.take_buffered_lines() {
@@ -124,10 +128,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     /// Takes every whole line the input's buffer holds, if no part of the first was read
     /// before: most lines, without the general path's copy into `line_buffer` and its futures.
-    /// They are copied together into one buffer that their messages share: one allocation for
-    /// all the lines of a read instead of two for each line (its copy, then the count of its
-    /// owners once a second one takes it). The buffer lives until the last of its lines is let
-    /// go: history keeps at most one read more than its own lines.
+    /// They are copied together into one buffer, which the messages cut from it share: one
+    /// allocation for the lines of a read. The buffer lives until the last of its messages is
+    /// let go.
     fn take_buffered_lines(&mut self) -> bool {
         if !self.line_buffer.is_empty() {
             return false;
@@ -136,18 +139,24 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let Some(last) = memchr::memrchr(b'\n', buffered) else {
             return false;
         };
-        let whole = Bytes::copy_from_slice(&buffered[..=last]);
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', &whole) {
-            let line = without_ending(&whole[start..=end]);
-            let message = Utf8Bytes::try_from(whole.slice(start..start + line.len()))
-                .unwrap_or_else(|_| text(self.line, line));
-            self.lines.push_back(message);
-            self.line += 1;
-            start = end + 1;
-        }
+        self.taken = Bytes::copy_from_slice(&buffered[..=last]);
+        self.cut = 0;
         Pin::new(&mut self.input).consume(last + 1);
         true
+    }
+
+    /// The next line of those taken together, if any is left.
+    fn cut_taken_line(&mut self) -> Option<Utf8Bytes> {
+        let rest = &self.taken[self.cut..];
+        // What was taken ends with a line ending.
+        let end = memchr::memchr(b'\n', rest)?;
+        let line = without_ending(&rest[..=end]);
+        let start = self.cut;
+        let message = Utf8Bytes::try_from(self.taken.slice(start..start + line.len()))
+            .unwrap_or_else(|_| text(self.line, line));
+        self.line += 1;
+        self.cut = start + end + 1;
+        Some(message)
     }
 
     /// Moves the leading pieces of `bytes` that reach [`MAX_LINE_LEN`] to `self.pieces`, each cut
