@@ -34,15 +34,11 @@ pub fn open_fds(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
 }
 
-/// The fields of the text of `/proc/PID/stat` from field 3 (`state`) on. The command name, in
-/// parentheses, may hold spaces and parentheses: fields are counted from the last `)`.
-fn fields_after_name(stat: &str) -> Option<Vec<&str>> {
-    Some(stat[stat.rfind(')')? + 1..].split_whitespace().collect())
-}
-
-/// utime + stime from the text of `/proc/PID/stat`.
+/// utime + stime from the text of `/proc/PID/stat`. The command name, in parentheses, may hold
+/// spaces: fields are counted from the last `)`, after which comes field 3 (`state`).
 fn cpu_ticks(stat: &str) -> Option<u64> {
-    let fields = fields_after_name(stat)?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
     let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
     let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
     Some(utime + stime)
