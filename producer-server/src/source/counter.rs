@@ -67,18 +67,63 @@ const CHUNK: usize = 256;
 /// The queue holds each number's time stamp: the connection's outbox knows the numbers follow
 /// each other from `first`. Returns when the connection is gone, or the count is over.
 pub async fn feed(first: u64, interval: Duration, queue: QueueSender<u64>, metrics: Metrics) {
+    let finished = if interval.is_zero() {
+        feed_at_once(first, &queue, &metrics).await
+    } else {
+        feed_paced(first, interval, &queue, &metrics).await
+    };
+    if finished {
+        queue.end(End {
+            code: close::NORMAL,
+            reason: "the counter reached 2^53 - 1",
+        });
+    }
+}
+
+/// One number a tick; whether the count is over (not the connection gone).
+async fn feed_paced(
+    first: u64,
+    interval: Duration,
+    queue: &QueueSender<u64>,
+    metrics: &Metrics,
+) -> bool {
     let numbers = numbers(first, interval);
     futures::pin_mut!(numbers);
     while numbers.next().await.is_some() {
         if queue.send(now_micros()).await.is_err() {
-            return;
+            return false;
         }
         metrics.produced();
     }
-    queue.end(End {
-        code: close::NORMAL,
-        reason: "the counter reached 2^53 - 1",
-    });
+    true
+}
+
+/// At `--interval 0` every number is due at once: once the queue has room, the counter fills
+/// all of it, and the numbers it queues together share one look at the clock (a sixth of the
+/// server's time when it read the clock for each). Whether the count is over.
+async fn feed_at_once(first: u64, queue: &QueueSender<u64>, metrics: &Metrics) -> bool {
+    let mut left = (MAX_SEQ + 1).saturating_sub(first);
+    while left > 0 {
+        // Waits while the queue is full.
+        if queue.send(now_micros()).await.is_err() {
+            return false;
+        }
+        let mut queued = 1;
+        let together = queue
+            .room()
+            .min(usize::try_from(left - 1).unwrap_or(usize::MAX));
+        if together > 0 {
+            let time = now_micros();
+            // Nobody else fills this queue: its room stays until the counter takes it, unless
+            // the connection is gone, which the next wait finds.
+            queued += (0..together)
+                .take_while(|_| queue.try_send(time).is_ok())
+                .count();
+        }
+        metrics.produced_many(queued);
+        left -= queued as u64;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -102,6 +147,32 @@ mod tests {
     #[test]
     fn stops_at_the_largest_sequence_number() {
         assert_eq!(first_texts(MAX_SEQ, 3), [MAX_SEQ.to_string()]);
+    }
+
+    #[test]
+    fn a_connection_counter_at_once_fills_its_queue_in_order_up_to_the_last_number() {
+        use crate::queue::{queue, Outbox, Outgoing};
+        let (sender, receiver) = queue(std::num::NonZeroUsize::new(4).unwrap());
+        let first = MAX_SEQ - 10;
+        let metrics = Metrics::new();
+        let mut outbox = Outbox::counter(first, receiver);
+        let (_, got) = runtime::block_on(futures::future::join(
+            feed(first, Duration::ZERO, sender, metrics.clone()),
+            async {
+                let mut got = Vec::new();
+                while let Some(Outgoing::Message(message)) = outbox.next().await {
+                    got.push((message.seq(), message.time()));
+                }
+                got
+            },
+        ));
+        let seqs: Vec<u64> = got.iter().map(|&(seq, _)| seq).collect();
+        assert_eq!(seqs, (first..=MAX_SEQ).collect::<Vec<_>>());
+        assert!(got.windows(2).all(|pair| pair[0].1 <= pair[1].1), "{got:?}");
+        assert_eq!(outbox.end().code, close::NORMAL);
+        assert!(metrics
+            .encode()
+            .contains("prodcon_messages_produced_total 11\n"));
     }
 
     #[test]
