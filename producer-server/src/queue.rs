@@ -166,8 +166,8 @@ impl<T> QueueReceiver<T> {
         }
     }
 
-    /// The next item if one is ready now: when none was taken ahead, everything the queue holds
-    /// is, under one lock.
+    /// The next item if one is ready now. A bulk queue's receiver with nothing taken ahead
+    /// takes everything the queue holds, under one lock.
     fn try_recv(&mut self) -> Option<T> {
         if !self.takes_ahead {
             return self.items.try_recv().ok();

@@ -162,7 +162,10 @@ impl Engine for MemoryEngine {
     }
 
     fn history_len(&self) -> usize {
-        lock(&self.history).len()
+        // Only this engine adds to history, each message it numbers, and the ring keeps the
+        // last `capacity`: counted without a lock the hub would take after every burst.
+        let numbered = self.next_seq - 1;
+        usize::try_from(numbered).map_or(self.capacity, |numbered| numbered.min(self.capacity))
     }
 }
 
@@ -294,6 +297,29 @@ mod tests {
         let lost_to = 2 * PAGE as u64;
         assert_eq!(rest[0], format!("lost {}-{lost_to}", PAGE + 1));
         assert!(rest.len() == 1, "nothing held is before until: {rest:?}");
+    }
+
+    #[test]
+    fn the_history_length_is_what_the_ring_holds() {
+        for capacity in [0, 2, 5] {
+            // One message at a time...
+            let mut singly = engine(&["a", "b", "c"], capacity);
+            assert_eq!(singly.history_len(), 0);
+            while block_on(singly.next(1)).is_some() {
+                assert_eq!(singly.history_len(), lock(&singly.history).len());
+            }
+            assert_eq!(singly.history_len(), capacity.min(3), "capacity {capacity}");
+            // ...or in a burst.
+            let mut at_once = engine(&["a", "b", "c", "d"], capacity);
+            let mut burst = vec![block_on(at_once.next(1)).unwrap()];
+            at_once.take_ready(1, 10, &mut burst);
+            assert_eq!(at_once.history_len(), lock(&at_once.history).len());
+            assert_eq!(
+                at_once.history_len(),
+                capacity.min(4),
+                "capacity {capacity}"
+            );
+        }
     }
 
     #[test]
