@@ -9,9 +9,11 @@
 //! in one go. The hub runs on another thread than the session, and a lock of the queue for each
 //! item, contended by both, was a quarter of the broadcast server's time at `--interval 0`
 //! (1d went from 3 to 5 M msg/s). What the receiver took counts against the capacity: the queue
-//! proper holds half of it, what was taken ahead the other half. A connection's own counter
-//! queues into a [`queue`] taken one item at a time: its producer rarely contends, and halving
-//! its queue made it slower.
+//! proper holds half of it, what was taken ahead (the item being sent included) the other half.
+//! While the producer waits for room, the receiver lets it in at every item it takes, as a
+//! queue taken one item at a time does, so that a consumer that is slow but steady paces the
+//! stream rather than being let go. A connection's own counter queues into a [`queue`] taken
+//! one item at a time: its producer rarely contends, and halving its queue made it slower.
 
 use crate::engine::Backlog;
 use crate::message::Published;
@@ -21,7 +23,9 @@ use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
 use futures::stream::StreamExt;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// One item of a connection's queue.
@@ -54,6 +58,8 @@ pub struct QueueSender<T> {
     /// The queue: with what its receiver took ahead, it holds at most as many items as the
     /// connection is allowed.
     items: flume::Sender<T>,
+    /// A bulk queue's: set while [`QueueSender::send_all`] waits for room.
+    producer_waits: Option<Arc<AtomicBool>>,
     /// Where the verdict goes.
     verdict: oneshot::Sender<End>,
 }
@@ -64,8 +70,10 @@ pub struct QueueReceiver<T> {
     items: flume::Receiver<T>,
     /// Items taken from the queue in one go and not yet handed out.
     taken: VecDeque<T>,
-    /// Whether the receiver takes items ahead (a [`bulk_queue`] of more than one place).
-    takes_ahead: bool,
+    /// A bulk queue's (of more than one place): whether its producer waits for room. flume lets
+    /// a waiting sender in when an item is received, not when the queue is drained: without
+    /// this, the producer would wait until everything taken ahead was sent.
+    producer_waits: Option<Arc<AtomicBool>>,
     /// The verdict, once given; shared so that a session can watch for it while it writes.
     verdict: Verdict,
 }
@@ -77,13 +85,14 @@ pub type Attendance = oneshot::Sender<std::convert::Infallible>;
 /// The producer's word on how the connection ends; resolves with `Err` if it let go silently.
 pub type Verdict = Shared<oneshot::Receiver<End>>;
 
-/// A queue holding at most `capacity` items, taken one at a time.
+/// A queue holding at most `capacity` items besides the one its receiver is sending, taken one
+/// at a time.
 pub fn queue<T>(capacity: NonZeroUsize) -> (QueueSender<T>, QueueReceiver<T>) {
     new_queue(capacity.get(), false)
 }
 
-/// A queue holding at most `capacity` items, what its receiver took ahead included, taken in
-/// bulk when it has more than one place.
+/// A queue holding at most `capacity` items besides the one its receiver is sending, what it
+/// took ahead included, taken in bulk when it has more than one place.
 pub fn bulk_queue<T>(capacity: NonZeroUsize) -> (QueueSender<T>, QueueReceiver<T>) {
     // The receiver takes at most what the queue proper holds: each gets half (an odd capacity
     // leaves one place unused rather than hold one too many; one place has no half to spare).
@@ -93,21 +102,23 @@ pub fn bulk_queue<T>(capacity: NonZeroUsize) -> (QueueSender<T>, QueueReceiver<T
     }
 }
 
-/// A queue of `bound` items, whose receiver `takes_ahead` as many more.
-fn new_queue<T>(bound: usize, takes_ahead: bool) -> (QueueSender<T>, QueueReceiver<T>) {
-    // flume keeps a queue's items in a buffer that grows as they come, and so does `taken`: an
-    // idle connection costs nothing for the places it is allowed.
+/// A queue of `bound` items, whose receiver takes them in bulk when `bulk`.
+fn new_queue<T>(bound: usize, bulk: bool) -> (QueueSender<T>, QueueReceiver<T>) {
+    // flume keeps a queue's items in a buffer that grows as they come, and so does `taken`: a
+    // connection that never had a burst costs nothing for the places it is allowed.
     let (items_in, items_out) = flume::bounded(bound);
+    let producer_waits = bulk.then(|| Arc::new(AtomicBool::new(false)));
     let (verdict_in, verdict_out) = oneshot::channel();
     (
         QueueSender {
             items: items_in,
+            producer_waits: producer_waits.clone(),
             verdict: verdict_in,
         },
         QueueReceiver {
             items: items_out,
             taken: VecDeque::new(),
-            takes_ahead,
+            producer_waits,
             verdict: verdict_out.shared(),
         },
     )
@@ -145,9 +156,25 @@ impl<T> QueueSender<T> {
             .saturating_sub(self.items.len())
     }
 
-    /// Another way in to the same queue, for waiting on room apart from the sender.
-    pub fn items(&self) -> flume::Sender<T> {
-        self.items.clone()
+    /// Queues `items` in order, waiting for room as the receiver takes what the queue holds;
+    /// resolves to whether they all went in (not: the connection is gone). Apart from the
+    /// sender, so that its producer can wait on many queues at once.
+    pub fn send_all(&self, items: Vec<T>) -> impl Future<Output = bool> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        let queue = self.items.clone();
+        let waiting = self.producer_waits.clone().map(ProducerWaits::new);
+        async move {
+            // Let go when done or dropped (the producer gave up on the connection).
+            let _waiting = waiting;
+            for item in items {
+                if queue.send_async(item).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        }
     }
 
     /// Lets go of the queue, saying how the connection closes once it has sent what it holds.
@@ -160,7 +187,7 @@ impl<T> QueueSender<T> {
 impl<T> QueueReceiver<T> {
     /// The next item, waiting for one; `None` once the queue is empty and its producer let go.
     async fn recv(&mut self) -> Option<T> {
-        match self.taken.pop_front() {
+        match self.try_recv() {
             Some(item) => Some(item),
             None => self.items.recv_async().await.ok(),
         }
@@ -169,13 +196,34 @@ impl<T> QueueReceiver<T> {
     /// The next item if one is ready now. A bulk queue's receiver with nothing taken ahead
     /// takes everything the queue holds, under one lock.
     fn try_recv(&mut self) -> Option<T> {
-        if !self.takes_ahead {
+        let Some(producer_waits) = &self.producer_waits else {
             return self.items.try_recv().ok();
-        }
+        };
         if self.taken.is_empty() {
             self.taken.extend(self.items.drain());
         }
+        if producer_waits.load(Ordering::Acquire) {
+            // Lets the waiting producer in: a lock per item, while the consumer is the one
+            // holding the stream back.
+            self.taken.extend(self.items.try_recv().ok());
+        }
         self.taken.pop_front()
+    }
+}
+
+/// Says that a bulk queue's producer waits for room, for as long as it is held.
+struct ProducerWaits(Arc<AtomicBool>);
+
+impl ProducerWaits {
+    fn new(flag: Arc<AtomicBool>) -> Self {
+        flag.store(true, Ordering::Release);
+        ProducerWaits(flag)
+    }
+}
+
+impl Drop for ProducerWaits {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -343,20 +391,49 @@ mod tests {
         for capacity in 1..=9 {
             let (sender, mut receiver) = bulk_queue::<u64>(nz(capacity));
             let mut next = 1;
-            let mut got = Vec::new();
             let first = fill(&sender, &mut next);
-            got.extend(receiver.try_recv());
-            let second = fill(&sender, &mut next);
-            let held = first + second - 1;
-            assert!(held <= capacity as u64, "capacity {capacity}: held {held}");
-            // Even capacities are used in full; an odd one leaves one place, one place has one.
-            assert!(
-                held + 2 >= capacity as u64,
-                "capacity {capacity}: held {held}"
-            );
-            got.extend(std::iter::from_fn(|| receiver.try_recv()));
+            let sending = receiver.try_recv();
+            let held = first + fill(&sender, &mut next) - 1;
+            // Besides the one being sent: one place has it all; otherwise each half, the item
+            // being sent counting in the half taken ahead (an odd capacity leaves one place).
+            let expected = if capacity == 1 {
+                1
+            } else {
+                capacity / 2 * 2 - 1
+            };
+            assert_eq!(held, expected as u64, "capacity {capacity}");
+            let got: Vec<u64> = sending
+                .into_iter()
+                .chain(std::iter::from_fn(|| receiver.try_recv()))
+                .collect();
             assert_eq!(got, (1..next).collect::<Vec<_>>(), "capacity {capacity}");
         }
+    }
+
+    #[test]
+    fn a_producer_waiting_on_a_bulk_queue_gets_in_at_each_item_taken() {
+        let (sender, mut receiver) = bulk_queue::<u64>(nz(4));
+        let mut next = 1;
+        assert_eq!(fill(&sender, &mut next), 2, "half of four");
+        let mut waiting = Box::pin(sender.send_all(vec![3, 4, 5, 6]));
+        assert!((&mut waiting).now_or_never().is_none(), "the queue is full");
+        // Taking one item lets one more in, though two were taken ahead and one is left.
+        assert_eq!(receiver.try_recv(), Some(1));
+        assert!(
+            (&mut waiting).now_or_never().is_none(),
+            "room for 4 and 5, not 6"
+        );
+        assert_eq!(receiver.try_recv(), Some(2));
+        assert_eq!((&mut waiting).now_or_never(), Some(true));
+        // Never more than the capacity besides the item being sent: 3, 4 taken, 5, 6 queued.
+        assert_eq!(sender.room(), 0);
+        let rest: Vec<u64> = std::iter::from_fn(|| receiver.try_recv()).collect();
+        assert_eq!(rest, [3, 4, 5, 6]);
+        assert!(!receiver
+            .producer_waits
+            .as_ref()
+            .unwrap()
+            .load(Ordering::Acquire));
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn lines_of<R: AsyncRead + Unpin + Send>(input: R) -> impl Stream<Item = Utf
         warned_long: 0,
     };
     // Boxed: `unfold` moves its state into each step's future and back out, and the reader is
-    // a few hundred bytes, copied twice per line (a twentieth of the server's time).
+    // a few hundred bytes, copied twice per line (memmove was 7% of the server's time).
     stream::unfold(Box::new(reader), |mut reader| async move {
         let message = reader.next_message().await?;
         Some((message, reader))
