@@ -452,40 +452,57 @@ mod tests {
     use super::*;
     use crate::engine::memory::{MemoryEngine, Unattended};
     use crate::metrics::Metrics;
-    use crate::shutdown::shutdown_pair;
+    use crate::shutdown::{shutdown_pair, ShutdownTrigger};
     use async_tungstenite::tungstenite::Utf8Bytes;
     use std::num::NonZeroUsize;
 
-    #[test]
-    fn a_consumer_slow_but_steady_paces_the_stream_and_is_not_let_go() {
-        // A source always ready; a consumer that takes a message every 10 ms, far slower, but
-        // never stops for anything near the slow timeout. Its queue's half (64) takes 640 ms to
-        // send: the hub must get room at each message it takes, not once it sent them all.
+    /// Spawns a hub of a source always ready, as the next message is under load, without
+    /// history, so that a join answered after a message was published never gets it; with
+    /// `queue` places per consumer, taking the joins sent on `requests`. Returns what stops it.
+    fn spawn_hub_of_a_ready_source(
+        requests: mpsc::UnboundedReceiver<Join>,
+        queue: usize,
+        slow_timeout: Duration,
+    ) -> ShutdownTrigger {
         let source = stream::iter(1u64..)
             .map(|n| Utf8Bytes::from(n.to_string()))
             .boxed();
         let engine = MemoryEngine::new(source, Unattended::Runs, 0);
-        let (joins, requests) = mpsc::unbounded();
+        let config = StreamConfig {
+            queue: NonZeroUsize::new(queue).unwrap(),
+            slow_timeout,
+            metrics: Metrics::new(),
+        };
+        let (trigger, signal) = shutdown_pair();
+        let (finished, _) = oneshot::channel();
+        let live_edge = Arc::new(AtomicU64::new(1));
+        runtime::spawn(run(engine, config, requests, live_edge, finished, signal));
+        trigger
+    }
+
+    /// Joins a plain consumer from `port` at the first message; its outbox, once answered.
+    fn join(joins: &mpsc::UnboundedSender<Join>, port: u16) -> oneshot::Receiver<Outbox> {
         let (reply, outbox) = oneshot::channel();
         let join = Join {
-            peer: ([127, 0, 0, 1], 1000).into(),
+            peer: ([127, 0, 0, 1], port).into(),
             from: 1,
             asked: false,
             format: Format::Plain,
             reply,
         };
         joins.unbounded_send(join).unwrap();
-        let config = StreamConfig {
-            queue: NonZeroUsize::new(128).unwrap(),
-            slow_timeout: Duration::from_millis(500),
-            metrics: Metrics::new(),
-        };
-        let (trigger, signal) = shutdown_pair();
-        let (finished, _done) = oneshot::channel();
-        let live_edge = Arc::new(AtomicU64::new(1));
-        let hub = run(engine, config, requests, live_edge, finished, signal);
+        outbox
+    }
+
+    #[test]
+    fn a_consumer_slow_but_steady_paces_the_stream_and_is_not_let_go() {
+        // A consumer that takes a message every 10 ms, far slower than the source, but never
+        // stops for anything near the slow timeout. Its queue's half (64) takes 640 ms to send:
+        // the hub must get room at each message it takes, not once it sent them all.
+        let (joins, requests) = mpsc::unbounded();
+        let outbox = join(&joins, 1000);
+        let stop = spawn_hub_of_a_ready_source(requests, 128, Duration::from_millis(500));
         runtime::block_on(async {
-            runtime::spawn(hub);
             let mut outbox = outbox.await.expect("the join is answered");
             for expected in 1..=200 {
                 let item = outbox.next().await.expect("still subscribed");
@@ -498,42 +515,16 @@ mod tests {
                 outbox.end()
             );
         });
-        trigger.pull();
+        stop.pull();
     }
 
     #[test]
     fn every_waiting_join_is_answered_before_the_next_message() {
-        // A source that is always ready, as the next message is under load; and no history, so
-        // that a join answered after a message was published would never get that message.
-        let source = stream::iter(1u64..)
-            .map(|n| Utf8Bytes::from(n.to_string()))
-            .boxed();
-        let engine = MemoryEngine::new(source, Unattended::Runs, 0);
         let (joins, requests) = mpsc::unbounded();
-        let mut replies = Vec::new();
-        for port in 1000..1064 {
-            let (reply, outbox) = oneshot::channel();
-            let join = Join {
-                peer: ([127, 0, 0, 1], port).into(),
-                from: 1,
-                asked: false,
-                format: Format::Plain,
-                reply,
-            };
-            joins.unbounded_send(join).unwrap();
-            replies.push(outbox);
-        }
-        let config = StreamConfig {
-            queue: NonZeroUsize::new(4096).unwrap(),
-            slow_timeout: Duration::from_secs(60),
-            metrics: Metrics::new(),
-        };
-        let (trigger, signal) = shutdown_pair();
-        let (finished, _done) = oneshot::channel();
-        let live_edge = Arc::new(AtomicU64::new(1));
-        let hub = run(engine, config, requests, live_edge, finished, signal);
+        // All waiting before the hub starts.
+        let replies: Vec<_> = (1000..1064).map(|port| join(&joins, port)).collect();
+        let stop = spawn_hub_of_a_ready_source(requests, 4096, Duration::from_secs(60));
         runtime::block_on(async {
-            runtime::spawn(hub);
             for (n, outbox) in replies.into_iter().enumerate() {
                 let mut outbox = outbox.await.expect("every join is answered");
                 let first = outbox.next().await.expect("a message");
@@ -544,6 +535,6 @@ mod tests {
                 );
             }
         });
-        trigger.pull();
+        stop.pull();
     }
 }
