@@ -187,10 +187,13 @@ impl<T> QueueSender<T> {
 impl<T> QueueReceiver<T> {
     /// The next item, waiting for one; `None` once the queue is empty and its producer let go.
     async fn recv(&mut self) -> Option<T> {
-        match self.try_recv() {
-            Some(item) => Some(item),
-            None => self.items.recv_async().await.ok(),
+        // What was taken ahead comes first, through `try_recv`, which lets a waiting producer
+        // in; with nothing taken ahead, receiving from the queue does, and `try_recv` would
+        // only take its lock once more.
+        if !self.taken.is_empty() {
+            return self.try_recv();
         }
+        self.items.recv_async().await.ok()
     }
 
     /// The next item if one is ready now. A bulk queue's receiver with nothing taken ahead
