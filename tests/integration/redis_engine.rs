@@ -62,9 +62,10 @@ async fn replay(engine: &RedisEngine, from: u64, until: u64) -> Vec<ServerFrame>
         .collect()
 }
 
-fn texts(lines: &[&str]) -> BoxStream<'static, Utf8Bytes> {
+/// `lines` as a source, in batches of two.
+fn texts(lines: &[&str]) -> BoxStream<'static, Vec<Utf8Bytes>> {
     let lines: Vec<Utf8Bytes> = lines.iter().map(|l| Utf8Bytes::from(*l)).collect();
-    stream::iter(lines).boxed()
+    stream::iter(lines).chunks(2).boxed()
 }
 
 fn lost(first: u64, last: u64) -> ServerFrame {

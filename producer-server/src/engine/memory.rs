@@ -31,6 +31,8 @@ pub enum Unattended {
 pub struct MemoryEngine {
     /// Where the data comes from.
     source: Source,
+    /// The rest of the source's last batch, not numbered yet.
+    ready: std::vec::IntoIter<Utf8Bytes>,
     /// Whether the source runs while nobody listens.
     unattended: Unattended,
     /// Whether anyone has listened yet.
@@ -51,6 +53,7 @@ impl MemoryEngine {
     pub fn new(source: Source, unattended: Unattended, history: usize) -> Self {
         MemoryEngine {
             source,
+            ready: Vec::new().into_iter(),
             unattended,
             attended: false,
             history: Arc::new(Mutex::new(VecDeque::with_capacity(history.min(4096)))),
@@ -99,9 +102,16 @@ impl Engine for MemoryEngine {
         }
         async move {
             // Cancel-safe: the stream keeps its place, and a message is numbered only once taken.
-            let Some(data) = self.source.next().await else {
-                self.over = true;
-                return None;
+            let data = match self.ready.next() {
+                Some(data) => data,
+                None => {
+                    let Some(batch) = self.source.next().await else {
+                        self.over = true;
+                        return None;
+                    };
+                    self.ready = batch.into_iter();
+                    self.ready.next()?
+                }
             };
             let message = self.number(now_micros(), data);
             keep(&mut lock(&self.history), self.capacity, &message);
@@ -119,12 +129,19 @@ impl Engine for MemoryEngine {
         }
         let time = burst.first().map_or_else(now_micros, |first| first.time());
         let taken = burst.len();
-        while burst.len() < most {
+        loop {
+            while burst.len() < most {
+                let Some(data) = self.ready.next() else {
+                    break;
+                };
+                let message = self.number(time, data);
+                burst.push(message);
+            }
+            if burst.len() >= most {
+                break;
+            }
             match self.source.next().now_or_never() {
-                Some(Some(data)) => {
-                    let message = self.number(time, data);
-                    burst.push(message);
-                }
+                Some(Some(batch)) => self.ready = batch.into_iter(),
                 // `next` gives the end, once this burst is taken.
                 Some(None) => {
                     self.over = true;
@@ -207,11 +224,16 @@ mod tests {
     use futures::executor::block_on;
 
     /// `lines` as a source that, like standard input's, must not be polled after its end: an
-    /// `unfold` panics then.
+    /// `unfold` panics then. Its batches are of one, two, three lines, and so on.
     fn source(lines: &[&'static str]) -> Source {
-        let lines: Vec<Utf8Bytes> = lines.iter().map(|l| Utf8Bytes::from_static(l)).collect();
-        stream::unfold(lines.into_iter(), |mut lines| async move {
-            Some((lines.next()?, lines))
+        let mut lines: Vec<Utf8Bytes> = lines.iter().map(|l| Utf8Bytes::from_static(l)).collect();
+        let mut batches = Vec::new();
+        while !lines.is_empty() {
+            let rest = lines.split_off(lines.len().min(batches.len() + 1));
+            batches.push(std::mem::replace(&mut lines, rest));
+        }
+        stream::unfold(batches.into_iter(), |mut batches| async move {
+            Some((batches.next()?, batches))
         })
         .boxed()
     }
@@ -269,6 +291,24 @@ mod tests {
     }
 
     #[test]
+    fn what_a_burst_has_no_room_for_comes_next_in_order() {
+        // Batches [a] [b c] [d e f]: each burst below ends within a batch.
+        let mut engine = engine(&["a", "b", "c", "d", "e", "f"], 10);
+        let mut burst = vec![block_on(engine.next(1)).unwrap()];
+        engine.take_ready(1, 2, &mut burst);
+        assert_eq!(burst.len(), 2);
+        assert_eq!(block_on(engine.next(1)).unwrap().data(), "c");
+        let mut burst = vec![block_on(engine.next(1)).unwrap()];
+        engine.take_ready(1, 2, &mut burst);
+        let mut taken: Vec<&str> = burst.iter().map(|m| m.data()).collect();
+        let last = block_on(engine.next(1)).unwrap();
+        taken.push(last.data());
+        assert_eq!(taken, ["d", "e", "f"]);
+        assert_eq!(last.seq(), 6);
+        assert!(block_on(engine.next(1)).is_none());
+    }
+
+    #[test]
     fn replay_announces_what_history_lost_then_gives_the_rest() {
         let mut engine = engine(&["a", "b", "c", "d"], 2);
         while block_on(engine.next(1)).is_some() {}
@@ -281,7 +321,8 @@ mod tests {
     #[test]
     fn a_replay_pages_through_history_and_announces_what_was_trimmed_meanwhile() {
         let lines: Vec<Utf8Bytes> = (0..4 * PAGE).map(|n| n.to_string().into()).collect();
-        let mut engine = MemoryEngine::new(stream::iter(lines).boxed(), Unattended::Runs, 2 * PAGE);
+        let source = stream::iter(lines).chunks(7).boxed();
+        let mut engine = MemoryEngine::new(source, Unattended::Runs, 2 * PAGE);
         for _ in 0..2 * PAGE {
             block_on(engine.next(1));
         }

@@ -38,25 +38,28 @@ pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = u64> + Send
 
 /// The data of [`numbers`] from 1, for the broadcast hub, which numbers messages itself in the
 /// same order.
-pub fn source(interval: Duration) -> impl Stream<Item = Utf8Bytes> + Send {
+pub fn source(interval: Duration) -> impl Stream<Item = Vec<Utf8Bytes>> + Send {
     if !interval.is_zero() {
         // One number a tick.
         let texts =
-            numbers(1, interval).map(|seq| Utf8Bytes::from(itoa::Buffer::new().format(seq)));
+            numbers(1, interval).map(|seq| vec![Utf8Bytes::from(itoa::Buffer::new().format(seq))]);
         return texts.left_stream();
     }
-    // All due at once: written by chunks into buffers their messages share.
-    numbers(1, interval)
-        .ready_chunks(CHUNK)
-        .flat_map(|seqs| {
-            let mut texts = SharedTexts::with_capacity(seqs.len(), seqs.len() * 16);
-            let mut digits = itoa::Buffer::new();
-            for seq in seqs {
-                texts.push(|buffer| buffer.extend_from_slice(digits.format(seq).as_bytes()));
-            }
-            stream::iter(texts.into_texts())
-        })
-        .right_stream()
+    at_once(1).right_stream()
+}
+
+/// The numbers from `first` to [`MAX_SEQ`], all due at once: written by chunks into buffers
+/// their messages share.
+fn at_once(first: u64) -> impl Stream<Item = Vec<Utf8Bytes>> + Send {
+    stream::iter((first..=MAX_SEQ).step_by(CHUNK)).map(|first| {
+        let last = MAX_SEQ.min(first + CHUNK as u64 - 1);
+        let mut texts = SharedTexts::with_capacity(CHUNK, CHUNK * 16);
+        let mut digits = itoa::Buffer::new();
+        for seq in first..=last {
+            texts.push(|buffer| buffer.extend_from_slice(digits.format(seq).as_bytes()));
+        }
+        texts.into_texts().collect()
+    })
 }
 
 /// Numbers written together at most at `--interval 0`.
@@ -178,6 +181,7 @@ mod tests {
         let expected: Vec<String> = (1..=3 * CHUNK as u64 + 5).map(|n| n.to_string()).collect();
         let texts: Vec<String> = futures::executor::block_on(
             source(Duration::ZERO)
+                .flat_map(stream::iter)
                 .map(|text| text.as_str().to_owned())
                 .take(expected.len())
                 .collect(),
@@ -185,10 +189,21 @@ mod tests {
         assert_eq!(texts, expected);
         let paced: Vec<String> = runtime::block_on(
             source(Duration::from_millis(1))
+                .flat_map(stream::iter)
                 .map(|text| text.as_str().to_owned())
                 .take(3)
                 .collect(),
         );
         assert_eq!(paced, ["1", "2", "3"]);
+    }
+
+    #[test]
+    fn the_broadcast_source_at_once_stops_at_the_largest_sequence_number() {
+        let first = MAX_SEQ - CHUNK as u64 - 9;
+        let batches: Vec<Vec<Utf8Bytes>> = futures::executor::block_on(at_once(first).collect());
+        assert!(batches.iter().all(|batch| !batch.is_empty()));
+        let texts: Vec<String> = batches.concat().iter().map(|t| t.to_string()).collect();
+        let expected: Vec<String> = (first..=MAX_SEQ).map(|n| n.to_string()).collect();
+        assert_eq!(texts, expected);
     }
 }

@@ -7,5 +7,7 @@ pub mod stdin;
 use async_tungstenite::tungstenite::Utf8Bytes;
 use futures::stream::BoxStream;
 
-/// The data of the messages of a stream, in order, each already the text of a frame.
-pub type Source = BoxStream<'static, Utf8Bytes>;
+/// The data of the messages of a stream, in order, each already the text of a frame, given in
+/// batches of what was ready together (never empty): whoever takes from a source takes a batch
+/// with one poll of its stream, not one per message (a fifth of the broadcast counter's time).
+pub type Source = BoxStream<'static, Vec<Utf8Bytes>>;

@@ -465,7 +465,7 @@ mod tests {
         slow_timeout: Duration,
     ) -> ShutdownTrigger {
         let source = stream::iter(1u64..)
-            .map(|n| Utf8Bytes::from(n.to_string()))
+            .map(|n| vec![Utf8Bytes::from(n.to_string())])
             .boxed();
         let engine = MemoryEngine::new(source, Unattended::Runs, 0);
         let config = StreamConfig {

@@ -93,7 +93,8 @@ impl Publisher {
         let publisher_id = format!("{:016x}", fastrand::u64(..));
         let mark = format!("{}:publisher:{publisher_id}", self.key);
         let script = Script::new(ADD_BATCH);
-        let mut source = source.fuse();
+        // Redis takes batches of its own size.
+        let mut source = source.flat_map(futures::stream::iter).fuse();
         let mut connection: Option<MultiplexedConnection> = None;
         let mut backoff = Backoff::default();
         let mut refused: Option<String> = None;
@@ -170,7 +171,9 @@ fn is_transient(error: &redis::RedisError) -> bool {
 
 /// The next message of `source`, waiting for it, and those that are ready after it, up to a
 /// batch; `None` once the source is over.
-async fn next_batch(source: &mut futures::stream::Fuse<Source>) -> Option<Vec<Pending>> {
+async fn next_batch(
+    source: &mut (impl futures::Stream<Item = Utf8Bytes> + Unpin),
+) -> Option<Vec<Pending>> {
     let pending = |data: Utf8Bytes| Pending {
         data,
         time: now_micros(),
