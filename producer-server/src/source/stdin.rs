@@ -6,6 +6,7 @@
 //! most that length, cut between characters, also with a warning. Nothing is dropped.
 
 use crate::runtime;
+use crate::shared_texts::TextBuffer;
 use async_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 use futures::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use futures::stream::{self, Stream};
@@ -45,7 +46,7 @@ struct Reader<R> {
     pieces: VecDeque<(u64, Vec<u8>)>,
     /// Whole lines taken from the input's buffer together, endings included, and shared with
     /// the messages cut from them (see [`Reader::take_buffered_lines`]).
-    taken: Bytes,
+    taken: TextBuffer,
     /// Where the next line to cut from `taken` begins.
     cut: usize,
     /// The line being read, reused from line to line: each message is one exact copy of it, so
@@ -66,7 +67,7 @@ pub fn lines_of<R: AsyncRead + Unpin + Send>(
     let reader = Reader {
         input: BufReader::with_capacity(READ_SIZE, input),
         pieces: VecDeque::new(),
-        taken: Bytes::new(),
+        taken: TextBuffer::new(Bytes::new()),
         cut: 0,
         line_buffer: Vec::new(),
         line: 1,
@@ -164,7 +165,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let Some(last) = memchr::memrchr(b'\n', buffered) else {
             return false;
         };
-        self.taken = Bytes::copy_from_slice(&buffered[..=last]);
+        self.taken = TextBuffer::new(Bytes::copy_from_slice(&buffered[..=last]));
         self.cut = 0;
         Pin::new(&mut self.input).consume(last + 1);
         true
@@ -172,13 +173,15 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     /// The next line of those taken together, if any is left.
     fn cut_taken_line(&mut self) -> Option<Utf8Bytes> {
-        let rest = &self.taken[self.cut..];
+        let rest = &self.taken.bytes()[self.cut..];
         // What was taken ends with a line ending.
         let end = memchr::memchr(b'\n', rest)?;
         let line = without_ending(&rest[..=end]);
         let start = self.cut;
-        let message = Utf8Bytes::try_from(self.taken.slice(start..start + line.len()))
-            .unwrap_or_else(|_| text(self.line, line));
+        let message = self
+            .taken
+            .text(start..start + line.len())
+            .unwrap_or_else(|| text(self.line, line));
         self.line += 1;
         self.cut = start + end + 1;
         Some(message)
