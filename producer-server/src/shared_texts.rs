@@ -73,8 +73,7 @@ impl TextBuffer {
     /// not, and that text is checked on its own). Panics if `range` is out of the buffer.
     pub fn text(&self, range: Range<usize>) -> Option<Utf8Bytes> {
         let piece = self.bytes.slice(range.clone());
-        if self.utf8 && self.between_characters(range.start) && self.between_characters(range.end)
-        {
+        if self.utf8 && self.between_characters(range.start) && self.between_characters(range.end) {
             // SAFETY: the whole buffer is UTF-8 (checked in `new`), and a piece of UTF-8 that
             // begins and ends between two characters is UTF-8.
             return Some(unsafe { Utf8Bytes::from_bytes_unchecked(piece) });
