@@ -25,7 +25,8 @@
 //!   that several nodes serve.
 //! - [`source`]: where messages come from (the counter, standard input).
 //! - [`message`]: one message, its frames shared by every connection.
-//! - [`shared_texts`]: many messages' texts written into one buffer they share.
+//! - [`shared_texts`]: many messages' texts written into one buffer they share, checked to
+//!   be UTF-8 once for the buffer.
 //! - [`queue`]: a connection's bounded queue, its verdict, and the outbox a session drains.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
 //! - [`deaf_peer`]: gives up on a peer that keeps sending while it reads nothing.

@@ -101,17 +101,17 @@ impl Engine for MemoryEngine {
             return future::pending().boxed();
         }
         async move {
-            // Cancel-safe: the stream keeps its place, and a message is numbered only once taken.
-            let data = match self.ready.next() {
-                Some(data) => data,
-                None => {
-                    let Some(batch) = self.source.next().await else {
-                        self.over = true;
-                        return None;
-                    };
-                    self.ready = batch.into_iter();
-                    self.ready.next()?
+            // Cancel-safe: the stream keeps its place, a batch is kept as soon as it comes, and a
+            // message is numbered only once taken.
+            let data = loop {
+                if let Some(data) = self.ready.next() {
+                    break data;
                 }
+                let Some(batch) = self.source.next().await else {
+                    self.over = true;
+                    return None;
+                };
+                self.ready = batch.into_iter();
             };
             let message = self.number(now_micros(), data);
             keep(&mut lock(&self.history), self.capacity, &message);
@@ -372,14 +372,41 @@ mod tests {
 
     #[test]
     fn a_source_that_waits_for_listeners_does_not_run_alone() {
-        let mut engine = MemoryEngine::new(source(&["a", "b"]), Unattended::Waits, 10);
+        // Batches [a] [b c]: c is left over once b is taken.
+        let mut engine = MemoryEngine::new(source(&["a", "b", "c"]), Unattended::Waits, 10);
         assert!(engine.next(0).now_or_never().is_none());
         let mut burst = Vec::new();
         engine.take_ready(0, 10, &mut burst);
         assert!(burst.is_empty(), "nor a burst");
         assert!(engine.next(1).now_or_never().is_some());
+        assert_eq!(engine.next(1).now_or_never().unwrap().unwrap().data(), "b");
         engine.take_ready(0, 10, &mut burst);
-        assert!(burst.is_empty(), "nobody listens any more");
+        assert!(
+            burst.is_empty(),
+            "nobody listens any more, not even for what is left over"
+        );
+        assert!(engine.next(0).now_or_never().is_none());
+        assert_eq!(engine.next(1).now_or_never().unwrap().unwrap().data(), "c");
+    }
+
+    #[test]
+    fn a_wait_given_up_loses_nothing_and_an_empty_batch_is_not_the_end() {
+        let (batches, source) = futures::channel::mpsc::unbounded::<Vec<Utf8Bytes>>();
+        let mut engine = MemoryEngine::new(source.boxed(), Unattended::Runs, 10);
+        // The hub drops `next` whenever a join or a departure comes first.
+        assert!(engine.next(1).now_or_never().is_none());
+        batches.unbounded_send(Vec::new()).unwrap();
+        assert!(engine.next(1).now_or_never().is_none(), "nothing yet");
+        batches
+            .unbounded_send(vec!["a".into(), "b".into()])
+            .unwrap();
+        let data =
+            |engine: &mut MemoryEngine| block_on(engine.next(1)).map(|m| m.data().to_owned());
+        assert_eq!(data(&mut engine).as_deref(), Some("a"));
+        assert_eq!(data(&mut engine).as_deref(), Some("b"));
+        drop(batches);
+        assert_eq!(data(&mut engine), None);
+        assert_eq!(data(&mut engine), None, "and again");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use futures::StreamExt;
 use std::time::{Duration, Instant};
 
 /// The numbers from `first` to [`MAX_SEQ`], one per `interval` (as fast as they are taken when
-/// `interval` is zero).
+/// `interval` is zero, which only the tests ask: at `--interval 0` the counters write their
+/// numbers by the chunk, `feed_at_once` and `at_once`).
 pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = u64> + Send {
     let start = (first, Instant::now());
     stream::unfold(start, move |(seq, mut due)| async move {
