@@ -58,6 +58,7 @@ async fn replay(engine: &RedisEngine, from: u64, until: u64) -> Vec<ServerFrame>
         .map(|item| match item {
             Outgoing::Message(message) => ServerFrame::Message(envelope(&message)),
             Outgoing::Lost(range) => ServerFrame::Lost(range),
+            Outgoing::Frame(text) => panic!("a replay gives messages, not the frame {text}"),
         })
         .collect()
 }

@@ -167,11 +167,8 @@ impl Engine for MemoryEngine {
         stream::unfold(from, move |next| {
             let page = page(&history, next, until);
             async move {
-                let last = match page.last()? {
-                    Outgoing::Message(message) => message.seq(),
-                    Outgoing::Lost(range) => range.last,
-                };
-                Some((stream::iter(page), last + 1))
+                let (items, after) = page?;
+                Some((stream::iter(items), after))
             }
         })
         .flatten()
@@ -187,27 +184,35 @@ impl Engine for MemoryEngine {
 }
 
 /// What a replay at `next` is owed from `history` before `until`: a lost notice for what history
-/// no longer holds, or the next page of messages; empty once it has everything.
-fn page(history: &Mutex<VecDeque<Arc<Published>>>, next: u64, until: u64) -> Vec<Outgoing> {
+/// no longer holds, or the next page of messages, with the sequence number after them; `None`
+/// once it has everything.
+fn page(
+    history: &Mutex<VecDeque<Arc<Published>>>,
+    next: u64,
+    until: u64,
+) -> Option<(Vec<Outgoing>, u64)> {
     if next >= until {
-        return Vec::new();
+        return None;
     }
     let history = lock(history);
     let oldest = history.front().map_or(until, |m| m.seq()).min(until);
     if next < oldest {
-        return vec![Outgoing::Lost(LostRange {
+        let lost = LostRange {
             first: next,
             last: oldest - 1,
-        })];
+        };
+        return Some((vec![Outgoing::Lost(lost)], oldest));
     }
     let skip = (next - oldest) as usize;
-    history
+    let messages: Vec<Outgoing> = history
         .iter()
         .skip(skip)
         .take_while(|m| m.seq() < until)
         .take(PAGE)
         .map(|m| Outgoing::Message(Arc::clone(m)))
-        .collect()
+        .collect();
+    let after = next + messages.len() as u64;
+    (!messages.is_empty()).then_some((messages, after))
 }
 
 /// The ring, locked: nothing holding it can panic, so a poisoned lock still holds a sound ring.
@@ -248,6 +253,7 @@ mod tests {
             .map(|item| match item {
                 Outgoing::Message(m) => m.seq().to_string(),
                 Outgoing::Lost(range) => format!("lost {}-{}", range.first, range.last),
+                Outgoing::Frame(text) => panic!("a replay gives messages, not the frame {text}"),
             })
             .collect()
     }

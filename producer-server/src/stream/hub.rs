@@ -322,20 +322,20 @@ impl<E: Engine> Hub<E> {
         let mut full = Vec::new();
         for (&id, subscriber) in &mut self.subscribers {
             let from = subscriber.from;
-            let mut wanted = burst
-                .iter()
-                .filter(move |message| message.seq() >= from)
-                .map(|message| Outgoing::Message(Arc::clone(message)));
-            while let Some(item) = wanted.next() {
-                match subscriber.queue.try_send(item) {
+            let format = subscriber.format;
+            let frame = move |message: &Arc<Published>| Outgoing::Frame(message.text(format));
+            let mut wanted = burst.iter().filter(move |message| message.seq() >= from);
+            while let Some(message) = wanted.next() {
+                match subscriber.queue.try_send(frame(message)) {
                     Ok(()) => continue,
                     Err(Refused::Gone) => gone.push(id),
-                    Err(Refused::Full(item)) if self.config.slow_timeout.is_zero() => {
-                        full.push((id, first_seq(&item)));
+                    Err(Refused::Full(_)) if self.config.slow_timeout.is_zero() => {
+                        full.push((id, message.seq()));
                     }
                     Err(Refused::Full(item)) => {
-                        subscriber.stalled_at = Some(first_seq(&item));
-                        let rest: Vec<Outgoing> = std::iter::once(item).chain(wanted).collect();
+                        subscriber.stalled_at = Some(message.seq());
+                        let rest: Vec<Outgoing> =
+                            std::iter::once(item).chain(wanted.map(frame)).collect();
                         let sent = subscriber.queue.send_all(rest);
                         self.stalls.push(sent.map(move |sent| (id, sent)).boxed());
                     }
@@ -439,14 +439,6 @@ impl<E: Engine> Hub<E> {
     }
 }
 
-/// The sequence number of a queue item that did not fit.
-fn first_seq(item: &Outgoing) -> u64 {
-    match item {
-        Outgoing::Message(message) => message.seq(),
-        Outgoing::Lost(range) => range.first,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,18 +472,63 @@ mod tests {
         trigger
     }
 
+    /// The sequence number of a live message to a plain consumer of the source above: its text.
+    fn first_seq(item: &Outgoing) -> u64 {
+        match item {
+            Outgoing::Frame(text) => text.parse().expect("a number"),
+            other => panic!("a live frame, not {other:?}"),
+        }
+    }
+
     /// Joins a plain consumer from `port` at the first message; its outbox, once answered.
     fn join(joins: &mpsc::UnboundedSender<Join>, port: u16) -> oneshot::Receiver<Outbox> {
+        join_as(joins, port, Format::Plain)
+    }
+
+    /// Joins a consumer of `format` from `port` at the first message; its outbox, once answered.
+    fn join_as(
+        joins: &mpsc::UnboundedSender<Join>,
+        port: u16,
+        format: Format,
+    ) -> oneshot::Receiver<Outbox> {
         let (reply, outbox) = oneshot::channel();
         let join = Join {
             peer: ([127, 0, 0, 1], port).into(),
             from: 1,
             asked: false,
-            format: Format::Plain,
+            format,
             reply,
         };
         joins.unbounded_send(join).unwrap();
         outbox
+    }
+
+    #[test]
+    fn each_consumer_gets_the_frames_of_its_own_format() {
+        let (joins, requests) = mpsc::unbounded();
+        let plain = join_as(&joins, 1000, Format::Plain);
+        let json = join_as(&joins, 1001, Format::JsonV1);
+        let stop = spawn_hub_of_a_ready_source(requests, 16, Duration::from_secs(60));
+        runtime::block_on(async {
+            let mut plain = plain.await.expect("answered");
+            let mut json = json.await.expect("answered");
+            for seq in 1..=20u64 {
+                let Some(Outgoing::Frame(text)) = plain.next().await else {
+                    panic!("a live frame");
+                };
+                assert_eq!(text.as_str(), seq.to_string());
+                let Some(Outgoing::Frame(text)) = json.next().await else {
+                    panic!("a live frame");
+                };
+                match common::ServerFrame::decode(&text) {
+                    Ok(common::ServerFrame::Message(envelope)) => {
+                        assert_eq!((envelope.seq, envelope.data), (seq, seq.to_string()));
+                    }
+                    other => panic!("a prodcon.v1 message, not {other:?}"),
+                }
+            }
+        });
+        stop.pull();
     }
 
     #[test]
