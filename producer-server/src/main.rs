@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-/// Messages of a broadcast stream are made on the hub's thread and often let go on a session's:
+/// The frames of a broadcast stream are made on the hub's thread and often let go on a session's:
 /// see the workspace's Cargo.toml for why that calls for another allocator than glibc's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

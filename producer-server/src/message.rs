@@ -1,4 +1,4 @@
-//! One message of a stream, as every connection that sends it shares it.
+//! One message of a stream, kept once however many connections send it.
 
 use crate::shared_texts::SharedTexts;
 use async_tungstenite::tungstenite::{Bytes, Utf8Bytes};
@@ -15,10 +15,11 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One message of a stream, shared by every subscriber that receives it.
+/// One message of a stream, kept once for every subscriber that receives it.
 ///
-/// Its text in each format is made at most once however many connections send it: the frames
-/// share one reference-counted buffer.
+/// Its text in each format is made at most once however many connections send it: live
+/// subscribers get their format's frame from the hub, and the frames share one
+/// reference-counted buffer.
 #[derive(Debug)]
 pub struct Published {
     /// Position in the stream.

@@ -351,8 +351,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
             Outgoing::Message(message) => {
                 Some((Message::Text(message.into_text(self.format)), true))
             }
-            // Plain-text peers have no way to hear of it; the hub's log line says it.
             Outgoing::Frame(text) => Some((Message::Text(text), true)),
+            // Plain-text peers have no way to hear of it; the hub's log line says it.
             Outgoing::Lost(_) if self.format == Format::Plain => None,
             Outgoing::Lost(range) => Some((Message::text(range.encode()), false)),
         };

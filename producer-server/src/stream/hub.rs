@@ -13,6 +13,7 @@ use crate::message::Published;
 use crate::queue::{bulk_queue, End, Outbox, Outgoing, QueueSender, Refused};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
+use async_tungstenite::tungstenite::Utf8Bytes;
 use common::{close, count, Format};
 use futures::channel::{mpsc, oneshot};
 use futures::future::{self as future, BoxFuture, Fuse, FusedFuture, FutureExt};
@@ -63,7 +64,7 @@ struct Subscriber {
     /// Who it is, for the logs.
     peer: SocketAddr,
     /// Its queue.
-    queue: QueueSender<Outgoing>,
+    queue: QueueSender<Utf8Bytes>,
     /// The first sequence number it wants: it skips live messages before it.
     from: u64,
     /// How its connection frames messages.
@@ -323,7 +324,7 @@ impl<E: Engine> Hub<E> {
         for (&id, subscriber) in &mut self.subscribers {
             let from = subscriber.from;
             let format = subscriber.format;
-            let frame = move |message: &Arc<Published>| Outgoing::Frame(message.text(format));
+            let frame = move |message: &Arc<Published>| message.text(format);
             let mut wanted = burst.iter().filter(move |message| message.seq() >= from);
             while let Some(message) = wanted.next() {
                 match subscriber.queue.try_send(frame(message)) {
@@ -334,7 +335,7 @@ impl<E: Engine> Hub<E> {
                     }
                     Err(Refused::Full(item)) => {
                         subscriber.stalled_at = Some(message.seq());
-                        let rest: Vec<Outgoing> =
+                        let rest: Vec<Utf8Bytes> =
                             std::iter::once(item).chain(wanted.map(frame)).collect();
                         let sent = subscriber.queue.send_all(rest);
                         self.stalls.push(sent.map(move |sent| (id, sent)).boxed());
@@ -509,7 +510,7 @@ mod tests {
         let plain = join_as(&joins, 1000, Format::Plain);
         let json = join_as(&joins, 1001, Format::JsonV1);
         let stop = spawn_hub_of_a_ready_source(requests, 16, Duration::from_secs(60));
-        runtime::block_on(async {
+        let frames = async {
             let mut plain = plain.await.expect("answered");
             let mut json = json.await.expect("answered");
             for seq in 1..=20u64 {
@@ -527,7 +528,9 @@ mod tests {
                     other => panic!("a prodcon.v1 message, not {other:?}"),
                 }
             }
-        });
+        };
+        runtime::block_on(runtime::timeout(Duration::from_secs(10), frames))
+            .expect("20 frames each within 10 s");
         stop.pull();
     }
 

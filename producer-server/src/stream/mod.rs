@@ -16,7 +16,7 @@ pub use engines::{open, OpenedEngine};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
-use crate::queue::{queue, Outbox, Outgoing};
+use crate::queue::{queue, Outbox};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use common::Format;
@@ -105,7 +105,7 @@ impl StreamHandle {
                 return outbox;
             }
         }
-        let (_silent, nothing) = queue::<Outgoing>(NonZeroUsize::MIN);
+        let (_silent, nothing) = queue(NonZeroUsize::MIN);
         Outbox::stream(stream::empty().boxed(), nothing, oneshot::channel().0)
     }
 }
