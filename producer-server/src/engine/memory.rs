@@ -73,6 +73,25 @@ impl MemoryEngine {
         }
     }
 
+    /// The next data the source has without waiting: the rest of its last batch, else its next
+    /// batch if one is ready. At the source's end it marks the engine over: `next` gives the
+    /// end, once the burst being taken is.
+    fn data_ready_now(&mut self) -> Option<Utf8Bytes> {
+        loop {
+            if let Some(data) = self.ready.next() {
+                return Some(data);
+            }
+            match self.source.next().now_or_never() {
+                Some(Some(batch)) => self.ready = batch.into_iter(),
+                Some(None) => {
+                    self.over = true;
+                    return None;
+                }
+                None => return None,
+            }
+        }
+    }
+
     /// Numbers `data`, produced at `time`.
     fn number(&mut self, time: u64, data: Utf8Bytes) -> Arc<Published> {
         let message = Published::new(self.next_seq, time, data);
@@ -129,26 +148,12 @@ impl Engine for MemoryEngine {
         }
         let time = burst.first().map_or_else(now_micros, |first| first.time());
         let taken = burst.len();
-        loop {
-            while burst.len() < most {
-                let Some(data) = self.ready.next() else {
-                    break;
-                };
-                let message = self.number(time, data);
-                burst.push(message);
-            }
-            if burst.len() >= most {
+        while burst.len() < most {
+            let Some(data) = self.data_ready_now() else {
                 break;
-            }
-            match self.source.next().now_or_never() {
-                Some(Some(batch)) => self.ready = batch.into_iter(),
-                // `next` gives the end, once this burst is taken.
-                Some(None) => {
-                    self.over = true;
-                    break;
-                }
-                None => break,
-            }
+            };
+            let message = self.number(time, data);
+            burst.push(message);
         }
         let mut history = lock(&self.history);
         for message in &burst[taken..] {

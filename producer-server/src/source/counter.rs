@@ -12,26 +12,23 @@ use futures::stream::{self, Stream};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 
-/// The numbers from `first` to [`MAX_SEQ`], one per `interval` (as fast as they are taken when
-/// `interval` is zero, which only the tests ask: at `--interval 0` the counters write their
-/// numbers by the chunk, `feed_at_once` and `at_once`).
+/// The numbers from `first` to [`MAX_SEQ`], one per `interval`. At `--interval 0` the counters
+/// write their numbers by the chunk instead (`feed_at_once`, `at_once`).
 pub fn numbers(first: u64, interval: Duration) -> impl Stream<Item = u64> + Send {
     let start = (first, Instant::now());
     stream::unfold(start, move |(seq, mut due)| async move {
         if seq > MAX_SEQ {
             return None;
         }
-        if !interval.is_zero() {
-            // Aiming at start + n * interval, not sleeping a fixed time, keeps the rate exact
-            // however long each message waited to be taken; but after a reader stalled, the
-            // missed ticks are not sent in a burst: the pace resumes from now.
-            due += interval;
-            let now = Instant::now();
-            if due > now {
-                runtime::sleep(due - now).await;
-            } else {
-                due = now;
-            }
+        // Aiming at start + n * interval, not sleeping a fixed time, keeps the rate exact
+        // however long each message waited to be taken; but after a reader stalled, the missed
+        // ticks are not sent in a burst: the pace resumes from now.
+        due += interval;
+        let now = Instant::now();
+        if due > now {
+            runtime::sleep(due - now).await;
+        } else {
+            due = now;
         }
         Some((seq, (seq + 1, due)))
     })
