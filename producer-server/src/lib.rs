@@ -55,6 +55,7 @@ pub mod engine;
 pub mod handshake;
 pub mod http;
 pub mod listener;
+pub mod mailbox;
 pub mod message;
 pub mod metrics;
 pub mod metrics_listener;

@@ -5,27 +5,21 @@
 //! queue because a full queue has no room for it. The session sends what the queue still holds,
 //! then closes the connection with the verdict's code.
 //!
-//! A hub's queue ([`bulk_queue`]) is taken from in bulk: the receiver takes whatever it holds
-//! in one go. The hub runs on another thread than the session, and a lock of the queue for each
-//! item, contended by both, was a quarter of the broadcast server's time at `--interval 0`
-//! (1d went from 3 to 5 M msg/s). What the receiver took counts against the capacity: the queue
-//! proper holds half of it, what was taken ahead (the item being sent included) the other half.
-//! While the producer waits for room, the receiver lets it in at every item it takes, as a
-//! queue taken one item at a time does, so that a consumer that is slow but steady paces the
-//! stream rather than being let go. A connection's own counter queues into a [`queue`] taken
-//! one item at a time: its producer rarely contends, and halving its queue made it slower.
+//! A broadcast subscriber's live frames come through its mailbox instead
+//! ([`crate::mailbox`]), which its session lends its sending half to while it waits. A
+//! connection's own counter queues into a [`queue`] taken one item at a time: its producer
+//! rarely contends.
 
 use crate::engine::Backlog;
+use crate::mailbox::{FrameSink, MailboxReceiver, Woken};
 use crate::message::Published;
 use async_tungstenite::tungstenite::Utf8Bytes;
 use common::{close, LostRange};
 use futures::channel::oneshot;
+use futures::future;
 use futures::future::{FutureExt, Shared};
 use futures::stream::StreamExt;
-use std::collections::VecDeque;
-use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// One item of a connection's queue.
@@ -34,7 +28,7 @@ pub enum Outgoing {
     /// The next message of the stream (replayed from history, or a connection's own counter's).
     Message(Arc<Published>),
     /// The next live message of a broadcast, as the text of its frame in the connection's
-    /// format: what a hub's queue carries. A session then touches nothing of the message but the
+    /// format: what a mailbox carries. A session then touches nothing of the message but the
     /// buffer its text shares; when each session took and let go of the message itself, its
     /// count of owners, shared with the hub's thread and the ring, went from thread to thread
     /// with every message (1d 10-25% slower in interleaved quick runs).
@@ -61,11 +55,8 @@ pub const GOING_AWAY: End = End {
 
 /// The producing end of a queue of `T`.
 pub struct QueueSender<T> {
-    /// The queue: with what its receiver took ahead, it holds at most as many items as the
-    /// connection is allowed.
+    /// The queue.
     items: flume::Sender<T>,
-    /// A bulk queue's: set while [`QueueSender::send_all`] waits for room.
-    producer_waits: Option<Arc<AtomicBool>>,
     /// Where the verdict goes.
     verdict: oneshot::Sender<End>,
 }
@@ -74,12 +65,6 @@ pub struct QueueSender<T> {
 pub struct QueueReceiver<T> {
     /// The queue.
     items: flume::Receiver<T>,
-    /// Items taken from the queue in one go and not yet handed out.
-    taken: VecDeque<T>,
-    /// A bulk queue's (of more than one place): whether its producer waits for room. flume lets
-    /// a waiting sender in when an item is received, not when the queue is drained: without
-    /// this, the producer would wait until everything taken ahead was sent.
-    producer_waits: Option<Arc<AtomicBool>>,
     /// The verdict, once given; shared so that a session can watch for it while it writes.
     verdict: Verdict,
 }
@@ -91,40 +76,19 @@ pub type Attendance = oneshot::Sender<std::convert::Infallible>;
 /// The producer's word on how the connection ends; resolves with `Err` if it let go silently.
 pub type Verdict = Shared<oneshot::Receiver<End>>;
 
-/// A queue holding at most `capacity` items besides the one its receiver is sending, taken one
-/// at a time.
+/// A queue holding at most `capacity` items besides the one its receiver is sending.
 pub fn queue<T>(capacity: NonZeroUsize) -> (QueueSender<T>, QueueReceiver<T>) {
-    new_queue(capacity.get(), false)
-}
-
-/// A queue holding at most `capacity` items besides the one its receiver is sending, what it
-/// took ahead included, taken in bulk when it has more than one place.
-pub fn bulk_queue<T>(capacity: NonZeroUsize) -> (QueueSender<T>, QueueReceiver<T>) {
-    // The receiver takes at most what the queue proper holds: each gets half (an odd capacity
-    // leaves one place unused rather than hold one too many; one place has no half to spare).
-    match capacity.get() / 2 {
-        0 => new_queue(1, false),
-        half => new_queue(half, true),
-    }
-}
-
-/// A queue of `bound` items, whose receiver takes them in bulk when `bulk`.
-fn new_queue<T>(bound: usize, bulk: bool) -> (QueueSender<T>, QueueReceiver<T>) {
-    // flume keeps a queue's items in a buffer that grows as they come, and so does `taken`: a
-    // connection that never had a burst costs nothing for the places it is allowed.
-    let (items_in, items_out) = flume::bounded(bound);
-    let producer_waits = bulk.then(|| Arc::new(AtomicBool::new(false)));
+    // flume keeps a queue's items in a buffer that grows as they come: a connection that never
+    // had a burst costs nothing for the places it is allowed.
+    let (items_in, items_out) = flume::bounded(capacity.get());
     let (verdict_in, verdict_out) = oneshot::channel();
     (
         QueueSender {
             items: items_in,
-            producer_waits: producer_waits.clone(),
             verdict: verdict_in,
         },
         QueueReceiver {
             items: items_out,
-            taken: VecDeque::new(),
-            producer_waits,
             verdict: verdict_out.shared(),
         },
     )
@@ -162,27 +126,6 @@ impl<T> QueueSender<T> {
             .saturating_sub(self.items.len())
     }
 
-    /// Queues `items` in order, waiting for room as the receiver takes what the queue holds;
-    /// resolves to whether they all went in (not: the connection is gone). Apart from the
-    /// sender, so that its producer can wait on many queues at once.
-    pub fn send_all(&self, items: Vec<T>) -> impl Future<Output = bool> + Send + 'static
-    where
-        T: Send + 'static,
-    {
-        let queue = self.items.clone();
-        let waiting = self.producer_waits.clone().map(ProducerWaits::new);
-        async move {
-            // Let go when done or dropped (the producer gave up on the connection).
-            let _waiting = waiting;
-            for item in items {
-                if queue.send_async(item).await.is_err() {
-                    return false;
-                }
-            }
-            true
-        }
-    }
-
     /// Lets go of the queue, saying how the connection closes once it has sent what it holds.
     pub fn end(self, end: End) {
         // The connection may be gone already: then nobody needs to know.
@@ -193,55 +136,21 @@ impl<T> QueueSender<T> {
 impl<T> QueueReceiver<T> {
     /// The next item, waiting for one; `None` once the queue is empty and its producer let go.
     async fn recv(&mut self) -> Option<T> {
-        // What was taken ahead comes first, through `try_recv`, which lets a waiting producer
-        // in; with nothing taken ahead, receiving from the queue does, and `try_recv` would
-        // only take its lock once more.
-        if !self.taken.is_empty() {
-            return self.try_recv();
-        }
         self.items.recv_async().await.ok()
     }
 
-    /// The next item if one is ready now. A bulk queue's receiver with nothing taken ahead
-    /// takes everything the queue holds, under one lock.
+    /// The next item if one is ready now.
     fn try_recv(&mut self) -> Option<T> {
-        let Some(producer_waits) = &self.producer_waits else {
-            return self.items.try_recv().ok();
-        };
-        if self.taken.is_empty() {
-            self.taken.extend(self.items.drain());
-        }
-        if producer_waits.load(Ordering::Acquire) {
-            // Lets the waiting producer in: a lock per item, while the consumer is the one
-            // holding the stream back.
-            self.taken.extend(self.items.try_recv().ok());
-        }
-        self.taken.pop_front()
-    }
-}
-
-/// Says that a bulk queue's producer waits for room, for as long as it is held.
-struct ProducerWaits(Arc<AtomicBool>);
-
-impl ProducerWaits {
-    fn new(flag: Arc<AtomicBool>) -> Self {
-        flag.store(true, Ordering::Release);
-        ProducerWaits(flag)
-    }
-}
-
-impl Drop for ProducerWaits {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.items.try_recv().ok()
     }
 }
 
 /// Where a connection's live items come from.
 enum Live {
-    /// A broadcast hub's queue.
+    /// A broadcast hub's mailbox.
     Stream {
-        /// The queue: each live message's frame, in the connection's format.
-        queue: QueueReceiver<Utf8Bytes>,
+        /// Each live message's frame, in the connection's format.
+        mailbox: MailboxReceiver,
         /// Held for as long as the connection may still send from the stream: dropped with the
         /// outbox, it tells the hub that this subscriber left.
         _attendance: Attendance,
@@ -257,6 +166,14 @@ enum Live {
     },
 }
 
+/// What a wait for the next item came to.
+pub enum Lending {
+    /// The next item, or `None` once everything is sent and the producer let go.
+    Item(Option<Outgoing>),
+    /// The hub handed the sending half back with frames it wrote and could not flush.
+    HandedBack,
+}
+
 /// What a connection sends: first its backlog (the history it asked for), then its live queue.
 pub struct Outbox {
     /// Items to send before the queue's; `None` once it is spent.
@@ -266,16 +183,12 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// `backlog`, then whatever the hub's `queue` brings; `attendance` is let go with it.
-    pub fn stream(
-        backlog: Backlog,
-        queue: QueueReceiver<Utf8Bytes>,
-        attendance: Attendance,
-    ) -> Self {
+    /// `backlog`, then whatever the hub's `mailbox` brings; `attendance` is let go with it.
+    pub fn stream(backlog: Backlog, mailbox: MailboxReceiver, attendance: Attendance) -> Self {
         Outbox {
             backlog: Some(backlog),
             live: Live::Stream {
-                queue,
+                mailbox,
                 _attendance: attendance,
             },
         }
@@ -298,11 +211,42 @@ impl Outbox {
             }
         }
         match &mut self.live {
-            Live::Stream { queue, .. } => queue.recv().await.map(Outgoing::Frame),
+            Live::Stream { mailbox, .. } => mailbox.recv().await.map(Outgoing::Frame),
             Live::Counter { ticks, next } => {
                 let time = ticks.recv().await?;
                 Some(counted(next, time))
             }
+        }
+    }
+
+    /// The next item, waiting for one as [`Outbox::next`] does; a broadcast's session lends its
+    /// sending half (`sink`) to the hub meanwhile when it has nothing to send (see
+    /// [`crate::mailbox`]). Resolves with the half back in `sink`.
+    pub async fn next_lending(&mut self, sink: &mut Option<FrameSink>) -> Lending {
+        match &mut self.live {
+            Live::Stream { mailbox, .. } if self.backlog.is_none() => {
+                let woken = future::poll_fn(|cx| mailbox.poll_lending(cx, sink)).await;
+                match woken {
+                    Woken::Frame(frame) => Lending::Item(frame.map(Outgoing::Frame)),
+                    Woken::HandedBack => Lending::HandedBack,
+                }
+            }
+            _ => Lending::Item(self.next().await),
+        }
+    }
+
+    /// Takes the sending half back into `sink` if it is lent to the hub.
+    pub fn reclaim(&mut self, sink: &mut Option<FrameSink>) {
+        if let Live::Stream { mailbox, .. } = &mut self.live {
+            mailbox.reclaim(sink);
+        }
+    }
+
+    /// Messages the hub wrote itself into the sending half it was lent.
+    pub fn sent_by_hub(&self) -> u64 {
+        match &self.live {
+            Live::Stream { mailbox, .. } => mailbox.written_by_hub(),
+            Live::Counter { .. } => 0,
         }
     }
 
@@ -317,7 +261,7 @@ impl Outbox {
             }
         }
         match &mut self.live {
-            Live::Stream { queue, .. } => queue.try_recv().map(Outgoing::Frame),
+            Live::Stream { mailbox, .. } => mailbox.try_recv().map(Outgoing::Frame),
             Live::Counter { ticks, next } => {
                 let time = ticks.try_recv()?;
                 Some(counted(next, time))
@@ -329,7 +273,7 @@ impl Outbox {
     /// time left to send what it holds).
     pub fn verdict(&self) -> Verdict {
         match &self.live {
-            Live::Stream { queue, .. } => queue.verdict.clone(),
+            Live::Stream { mailbox, .. } => mailbox.verdict.clone(),
             Live::Counter { ticks, .. } => ticks.verdict.clone(),
         }
     }
@@ -355,6 +299,9 @@ fn counted(next: &mut u64, time: u64) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mailbox::mailbox;
+    use crate::metrics::Metrics;
+    use common::Format;
     use futures::executor::block_on;
     use futures::stream;
 
@@ -386,89 +333,6 @@ mod tests {
         assert_eq!(sender.room(), 2);
     }
 
-    /// Fills `sender` until it refuses; how many it took.
-    fn fill(sender: &QueueSender<u64>, next: &mut u64) -> u64 {
-        let mut queued = 0;
-        while sender.try_send(*next).is_ok() {
-            *next += 1;
-            queued += 1;
-        }
-        queued
-    }
-
-    #[test]
-    fn a_bulk_queue_holds_no_more_than_its_capacity_with_what_was_taken_ahead() {
-        for capacity in 1..=9 {
-            let (sender, mut receiver) = bulk_queue::<u64>(nz(capacity));
-            let mut next = 1;
-            let first = fill(&sender, &mut next);
-            let sending = receiver.try_recv();
-            let held = first + fill(&sender, &mut next) - 1;
-            // Besides the one being sent: one place has it all; otherwise each half, the item
-            // being sent counting in the half taken ahead (an odd capacity leaves one place).
-            let expected = if capacity == 1 {
-                1
-            } else {
-                capacity / 2 * 2 - 1
-            };
-            assert_eq!(held, expected as u64, "capacity {capacity}");
-            let got: Vec<u64> = sending
-                .into_iter()
-                .chain(std::iter::from_fn(|| receiver.try_recv()))
-                .collect();
-            assert_eq!(got, (1..next).collect::<Vec<_>>(), "capacity {capacity}");
-        }
-    }
-
-    #[test]
-    fn a_producer_waiting_on_a_bulk_queue_gets_in_at_each_item_taken() {
-        let (sender, mut receiver) = bulk_queue::<u64>(nz(4));
-        let mut next = 1;
-        assert_eq!(fill(&sender, &mut next), 2, "half of four");
-        let mut waiting = Box::pin(sender.send_all(vec![3, 4, 5, 6]));
-        assert!((&mut waiting).now_or_never().is_none(), "the queue is full");
-        // Taking one item lets one more in, though two were taken ahead and one is left.
-        assert_eq!(receiver.try_recv(), Some(1));
-        assert!(
-            (&mut waiting).now_or_never().is_none(),
-            "room for 4 and 5, not 6"
-        );
-        assert_eq!(receiver.try_recv(), Some(2));
-        assert_eq!((&mut waiting).now_or_never(), Some(true));
-        // Never more than the capacity besides the item being sent: 3, 4 taken, 5, 6 queued.
-        assert_eq!(sender.room(), 0);
-        let rest: Vec<u64> = std::iter::from_fn(|| receiver.try_recv()).collect();
-        assert_eq!(rest, [3, 4, 5, 6]);
-        assert!(!receiver
-            .producer_waits
-            .as_ref()
-            .unwrap()
-            .load(Ordering::Acquire));
-    }
-
-    #[test]
-    fn a_bulk_queue_keeps_the_order_while_it_is_taken_from_and_pushed_to() {
-        let (sender, receiver) = bulk_queue::<Utf8Bytes>(nz(8));
-        let mut outbox = Outbox::stream(stream::empty().boxed(), receiver, oneshot::channel().0);
-        let mut got = Vec::new();
-        let mut next = 1;
-        while next <= 100 {
-            while next <= 100 {
-                if sender.try_send(next.to_string().into()).is_err() {
-                    break;
-                }
-                next += 1;
-            }
-            // Take a few: some come from what was taken ahead, some from the queue.
-            got.extend((0..3).map_while(|_| seq(outbox.try_next())));
-        }
-        drop(sender);
-        while let Some(seq) = seq(block_on(outbox.next())) {
-            got.push(seq);
-        }
-        assert_eq!(got, (1..=100).collect::<Vec<_>>());
-    }
-
     #[test]
     fn a_gone_connection_refuses() {
         let (sender, receiver) = queue::<u64>(nz(2));
@@ -478,10 +342,13 @@ mod tests {
 
     #[test]
     fn backlog_first_then_live_then_the_verdict() {
-        let (sender, receiver) = queue(nz(4));
+        let (sender, receiver) = mailbox(nz(4));
         let backlog = stream::iter([Outgoing::Message(Published::now(1, "1".into()))]).boxed();
         let mut outbox = Outbox::stream(backlog, receiver, oneshot::channel().0);
-        sender.try_send(Utf8Bytes::from_static("2")).unwrap();
+        let live = [Published::now(2, "2".into())];
+        let metrics = Metrics::default();
+        let delivered = sender.deliver(&mut live.iter(), Format::Plain, &metrics);
+        assert!(delivered.is_ok());
         sender.end(End {
             code: close::SLOW_CONSUMER,
             reason: "slow",
@@ -494,7 +361,7 @@ mod tests {
 
     #[test]
     fn a_silent_producer_means_going_away() {
-        let (sender, receiver) = queue::<Utf8Bytes>(nz(1));
+        let (sender, receiver) = mailbox(nz(1));
         let outbox = Outbox::stream(stream::empty().boxed(), receiver, oneshot::channel().0);
         drop(sender);
         assert_eq!(outbox.end(), GOING_AWAY);

@@ -1,13 +1,15 @@
 //! One WebSocket connection after its handshake: its single writer, its reader, its keepalive
 //! and its goodbye.
 //!
-//! Only the writer writes to the socket. It drains the connection's outbox in batches: it feeds
-//! frames while more are ready and flushes when it runs dry, so a fast stream costs one system
-//! call per batch instead of one per message.
+//! Only the writer writes to the socket, or the hub while the writer lends it the socket's
+//! sending half (a broadcast's session with nothing to send: see [`crate::mailbox`]). It drains
+//! the connection's outbox in batches: it feeds frames while more are ready and flushes when it
+//! runs dry, so a fast stream costs one system call per batch instead of one per message.
 
 use crate::deaf_peer::{self, DeafPeer};
+use crate::mailbox::FrameSink;
 use crate::metrics::Metrics;
-use crate::queue::{End, Outbox, Outgoing};
+use crate::queue::{End, Lending, Outbox, Outgoing};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use crate::wake_gate::Gated;
@@ -136,7 +138,7 @@ pub struct SessionConfig {
 /// block below uses the arguments where they are.
 #[allow(clippy::manual_async_fn)]
 pub fn run<S>(
-    mut sink: WebSocketSender<S>,
+    sink: WebSocketSender<S>,
     mut incoming: WebSocketReceiver<S>,
     config: SessionConfig,
     mut outbox: Outbox,
@@ -144,13 +146,13 @@ pub fn run<S>(
     shutdown: ShutdownSignal,
 ) -> impl Future<Output = Report>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     async move {
         let started = Instant::now();
         let heard = AtomicU64::new(0);
         let mut writer = Writer {
-            sink: &mut sink,
+            sink: Some(Box::new(sink)),
             format: config.format,
             sent: 0,
             ping_interval: config.ping_interval,
@@ -200,13 +202,16 @@ where
                 }
             }
         };
+        // The writer may have lent its sending half to the hub: from now on only the session
+        // writes.
+        outbox.reclaim(&mut writer.sink);
         // The producer is gone now: what the outbox holds is all there will be. Boxed: it is
         // needed once, at the end, and would otherwise take room in every idle connection.
         let goodbye = goodbye(&ending, &mut writer, &mut outbox, &mut incoming);
         Box::pin(runtime::timeout(GOODBYE_LIMIT, goodbye)).await;
         Report {
             ending,
-            sent: writer.sent,
+            sent: writer.sent + outbox.sent_by_hub(),
         }
     }
 }
@@ -216,7 +221,7 @@ where
 /// broke the protocol.
 async fn goodbye<S>(
     ending: &Ending,
-    writer: &mut Writer<'_, S>,
+    writer: &mut Writer,
     outbox: &mut Outbox,
     incoming: &mut WebSocketReceiver<S>,
 ) where
@@ -249,10 +254,10 @@ async fn goodbye<S>(
     }
 }
 
-/// The only writer of a connection.
-struct Writer<'a, S> {
-    /// The socket's sending half.
-    sink: &'a mut WebSocketSender<S>,
+/// The only writer of a connection, but for what the hub writes into the sending half it lends.
+struct Writer {
+    /// The socket's sending half; `None` only while [`Writer::wait`] lends it to the hub.
+    sink: Option<FrameSink>,
     /// How messages are framed for this peer.
     format: Format,
     /// Messages of the stream sent so far.
@@ -269,7 +274,22 @@ struct Writer<'a, S> {
     metrics: Metrics,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
+/// Why the writer's wait ended.
+enum Waited {
+    /// The outbox has something, or the hub handed the sending half back.
+    Outbox(Lending),
+    /// A ping fell due.
+    PingDue,
+}
+
+impl Writer {
+    /// The socket's sending half: the writer holds it but while it waits.
+    fn sink(&mut self) -> &mut FrameSink {
+        self.sink
+            .as_mut()
+            .expect("a writer holds its sending half but while it waits")
+    }
+
     /// Sends the outbox, batch by batch, with pings when due, until it is over or the peer fails.
     /// Pings rely on `run`'s select: this is polled there beside the session's ticks, whose
     /// wake-ups poll it when a ping falls due (it has no timer of its own).
@@ -303,15 +323,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
             if let Err(error) = self.ping_if_due().await {
                 return Ending::WriteFailed(error);
             }
-            if let Err(error) = self.sink.flush().await {
+            if let Err(error) = self.sink().flush().await {
                 return Ending::WriteFailed(error);
             }
         }
     }
 
-    /// Waits for the next item, sending pings meanwhile when they fall due. The writer has no
-    /// timer of its own: the session's ticks wake the task when a ping falls due, and every
-    /// wake-up of the task polls the writer.
+    /// Waits for the next item, sending pings meanwhile when they fall due, and lending the
+    /// sending half to the hub (a broadcast's live frames) while there is nothing to send. The
+    /// writer has no timer of its own: the session's ticks wake the task when a ping falls due,
+    /// and every wake-up of the task polls the writer.
     async fn wait(&mut self, outbox: &mut Outbox) -> Result<Option<Outgoing>, WsError> {
         loop {
             let pinging = !self.ping_interval.is_zero();
@@ -323,11 +344,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
                     Poll::Pending
                 }
             });
-            select! {
-                item = outbox.next().fuse() => return Ok(item),
-                () = ping_due.fuse() => {
+            let waited = select! {
+                next = outbox.next_lending(&mut self.sink).fuse() => Waited::Outbox(next),
+                () = ping_due.fuse() => Waited::PingDue,
+            };
+            match waited {
+                Waited::Outbox(Lending::Item(item)) => return Ok(item),
+                // What the hub wrote and the socket did not take yet.
+                Waited::Outbox(Lending::HandedBack) => self.sink().flush().await?,
+                Waited::PingDue => {
+                    outbox.reclaim(&mut self.sink);
                     self.ping_if_due().await?;
-                    self.sink.flush().await?;
+                    self.sink().flush().await?;
                 }
             }
         }
@@ -342,7 +370,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
         while self.next_ping <= now {
             self.next_ping += self.ping_interval;
         }
-        self.sink.feed(Message::Ping(Bytes::new())).await
+        self.sink().feed(Message::Ping(Bytes::new())).await
     }
 
     /// Feeds one item to the socket, without flushing.
@@ -366,10 +394,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
         if self.pending.is_none() {
             return Ok(());
         }
-        future::poll_fn(|cx| self.sink.poll_ready_unpin(cx)).await?;
+        future::poll_fn(|cx| self.sink().poll_ready_unpin(cx)).await?;
         if let Some((frame, of_the_stream)) = self.pending.take() {
             let bytes = frame.len();
-            self.sink.start_send_unpin(frame)?;
+            self.sink().start_send_unpin(frame)?;
             self.sent += u64::from(of_the_stream);
             if of_the_stream {
                 self.metrics.delivered(bytes);
@@ -384,7 +412,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<'_, S> {
             code: code.into(),
             reason: close::fit_reason(reason).into(),
         };
-        self.sink.send(Message::Close(Some(frame))).await
+        self.sink().send(Message::Close(Some(frame))).await
     }
 }
 

@@ -9,8 +9,9 @@
 
 use super::{Join, StreamConfig};
 use crate::engine::Engine;
+use crate::mailbox::{mailbox, MailboxSender};
 use crate::message::Published;
-use crate::queue::{bulk_queue, End, Outbox, Outgoing, QueueSender, Refused};
+use crate::queue::{End, Outbox, Outgoing, Refused};
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use async_tungstenite::tungstenite::Utf8Bytes;
@@ -49,7 +50,7 @@ const RESUME_GRACE: Duration = Duration::from_secs(6);
 /// a burst is as many messages as the engine has ready, up to this divided among the subscribers
 /// (or [`MIN_BURST`]), and never more than the fullest queue has room for (so a burst stalls only
 /// on a queue that is really full, and the slow timeout keeps its meaning). One fast consumer
-/// then gets up to its queue's worth (the half a [`bulk_queue`] holds) per wake-up instead of a
+/// then gets up to its queue's worth (the half a [`mailbox`] queues) per wake-up instead of a
 /// few dozen messages (2.3x the throughput, half the CPU per message), while a crowd gets a few
 /// dozen at a time and the hub still answers joins promptly.
 const PUSHES_PER_BURST: usize = 4096;
@@ -63,8 +64,8 @@ const MIN_BURST: usize = 32;
 struct Subscriber {
     /// Who it is, for the logs.
     peer: SocketAddr,
-    /// Its queue.
-    queue: QueueSender<Utf8Bytes>,
+    /// Its mailbox.
+    queue: MailboxSender,
     /// The first sequence number it wants: it skips live messages before it.
     from: u64,
     /// How its connection frames messages.
@@ -262,7 +263,7 @@ impl<E: Engine> Hub<E> {
         } else {
             stream::empty().boxed()
         };
-        let (sender, receiver) = bulk_queue(self.config.queue);
+        let (sender, receiver) = mailbox(self.config.queue);
         let (attendance, departure) = oneshot::channel();
         let id = self.next_id;
         self.next_id += 1;
@@ -321,27 +322,26 @@ impl<E: Engine> Hub<E> {
             .store(self.engine.next_seq(), Ordering::Release);
         let mut gone = Vec::new();
         let mut full = Vec::new();
+        let metrics = &self.config.metrics;
         for (&id, subscriber) in &mut self.subscribers {
             let from = subscriber.from;
             let format = subscriber.format;
-            let frame = move |message: &Arc<Published>| message.text(format);
             let mut wanted = burst.iter().filter(move |message| message.seq() >= from);
-            while let Some(message) = wanted.next() {
-                match subscriber.queue.try_send(frame(message)) {
-                    Ok(()) => continue,
-                    Err(Refused::Gone) => gone.push(id),
-                    Err(Refused::Full(_)) if self.config.slow_timeout.is_zero() => {
-                        full.push((id, message.seq()));
-                    }
-                    Err(Refused::Full(item)) => {
-                        subscriber.stalled_at = Some(message.seq());
-                        let rest: Vec<Utf8Bytes> =
-                            std::iter::once(item).chain(wanted.map(frame)).collect();
-                        let sent = subscriber.queue.send_all(rest);
-                        self.stalls.push(sent.map(move |sent| (id, sent)).boxed());
-                    }
+            match subscriber.queue.deliver(&mut wanted, format, metrics) {
+                Ok(()) => {}
+                Err(Refused::Gone) => gone.push(id),
+                Err(Refused::Full(message)) if self.config.slow_timeout.is_zero() => {
+                    full.push((id, message.seq()));
                 }
-                break;
+                Err(Refused::Full(message)) => {
+                    subscriber.stalled_at = Some(message.seq());
+                    let rest: Vec<Utf8Bytes> = std::iter::once(message)
+                        .chain(wanted)
+                        .map(|message| message.text(format))
+                        .collect();
+                    let sent = subscriber.queue.send_all(rest);
+                    self.stalls.push(sent.map(move |sent| (id, sent)).boxed());
+                }
             }
         }
         for id in gone {

@@ -15,8 +15,9 @@ pub use engines::{open, OpenedEngine};
 
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::mailbox::mailbox;
 use crate::metrics::Metrics;
-use crate::queue::{queue, Outbox};
+use crate::queue::Outbox;
 use crate::runtime;
 use crate::shutdown::ShutdownSignal;
 use common::Format;
@@ -105,7 +106,7 @@ impl StreamHandle {
                 return outbox;
             }
         }
-        let (_silent, nothing) = queue(NonZeroUsize::MIN);
+        let (_silent, nothing) = mailbox(NonZeroUsize::MIN);
         Outbox::stream(stream::empty().boxed(), nothing, oneshot::channel().0)
     }
 }
