@@ -28,6 +28,8 @@
 //! - [`shared_texts`]: many messages' texts written into one buffer they share, checked to
 //!   be UTF-8 once for the buffer.
 //! - [`queue`]: a connection's bounded queue, its verdict, and the outbox a session drains.
+//! - [`mailbox`]: a broadcast subscriber's queue, and the sending half its session lends the
+//!   hub while it has nothing to send.
 //! - [`session`]: one connection's writer (batching, pings), reader, liveness, goodbye.
 //! - [`deaf_peer`]: gives up on a peer that keeps sending while it reads nothing.
 //! - [`wake_gate`]: a future polled only when its own waker fired (the session's reader, verdict
@@ -39,7 +41,8 @@
 //! connection and of a message.
 //!
 //! # Invariants
-//! - Only a session's writer writes to its socket.
+//! - Only a session's writer writes to its socket, or the hub while the writer lends it the
+//!   sending half ([`mailbox`]): one of them at a time, in order.
 //! - Every queue is bounded: a slow reader makes its own producer wait (per-connection mode) or
 //!   the stream wait up to `--slow-timeout` (broadcast); it never grows memory.
 //! - Only the hub touches a stream's subscribers; only the engine its numbering and history.

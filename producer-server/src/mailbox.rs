@@ -107,8 +107,8 @@ struct State {
 }
 
 impl Shared {
-    /// The state, locked: nothing holding it panics (a sink that did would leave a connection
-    /// the session finds broken on its next write), so a poisoned lock still holds sound state.
+    /// The state, locked. A sink that panicked under the lock leaves its connection to fail on
+    /// its next write; the queue and the flags are still sound, so a poisoned lock is used on.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -125,7 +125,8 @@ impl State {
     }
 }
 
-/// Wakes `waker`, if any, once the lock is let go.
+/// Wakes `waker`, if any (mostly once the lock is let go, so that the woken task does not
+/// meet it held).
 fn wake(waker: Option<Waker>) {
     if let Some(waker) = waker {
         waker.wake();
@@ -299,6 +300,10 @@ fn write_now<'m>(
         written += 1;
         metrics.delivered(bytes);
     }
+    if written == 0 {
+        // Nothing to flush: whatever the hub wrote before was flushed, or handed back.
+        return (written, Written::All);
+    }
     match sink.poll_flush_unpin(cx) {
         Poll::Ready(Ok(())) => (written, Written::All),
         _ => (written, Written::Stopped(None)),
@@ -355,9 +360,11 @@ impl MailboxReceiver {
     /// everything is taken.
     pub async fn recv(&mut self) -> Option<Utf8Bytes> {
         future::poll_fn(|cx| {
+            // `try_recv` lets a waiting hub in at each frame, as the writer's batches do.
             if let Some(frame) = self.try_recv() {
                 return Poll::Ready(Some(frame));
             }
+            // Under the lock again: the hub may have queued since.
             let mut state = self.shared.lock();
             take(&mut self.taken, &mut state);
             if let Some(frame) = self.taken.pop_front() {
@@ -670,9 +677,14 @@ mod tests {
         socket.closed.store(true, Ordering::SeqCst);
         assert_eq!(deliver(&sender, &messages(4, 5)), 2);
         assert_eq!(session.task.woken(), 1, "woken to take over");
-        assert!(
-            deliver(&sender, &messages(6, 6)) == 1 && socket.sent() == [1, 2, 3],
-            "behind the queue, the hub writes nothing"
+        // Until the session has taken its half back, the hub writes nothing into it, even with
+        // room in the socket again: 6 goes behind 4 and 5.
+        socket.closed.store(false, Ordering::SeqCst);
+        assert_eq!(deliver(&sender, &messages(6, 6)), 1);
+        assert_eq!(
+            socket.sent(),
+            [1, 2, 3],
+            "behind the queue, nothing written"
         );
         let Poll::Ready(Woken::Frame(Some(frame))) = session.poll() else {
             panic!("the next frame");
@@ -683,7 +695,6 @@ mod tests {
         assert_eq!(got, [4, 5, 6]);
 
         // Lent again once everything is sent: the hub writes on, in order.
-        socket.closed.store(false, Ordering::SeqCst);
         assert!(session.poll().is_pending());
         assert_eq!(deliver(&sender, &messages(7, 8)), 2);
         assert_eq!(socket.sent(), [1, 2, 3, 7, 8]);

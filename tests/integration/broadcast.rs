@@ -263,6 +263,25 @@ fn at_interval_zero_the_hub_takes_the_pace_of_its_consumers() {
 }
 
 #[test]
+fn a_consumer_reading_in_spurts_gets_every_message_in_order() {
+    // A reader that stops fills its socket: the hub, which writes into it while its session has
+    // nothing to send, then hands it back and queues the rest; once read again, it is written
+    // into directly again. Every switch keeps the order.
+    let server = Server::start(&["--broadcast", "--interval", "0", "--slow-timeout", "30s"]);
+    let mut client = WsClient::connect(&server.url, &[]).unwrap();
+    let mut next = None;
+    for _ in 0..6 {
+        for text in client.texts(20_000, LIMIT) {
+            let seq: u64 = text.parse().unwrap();
+            assert!(next.is_none_or(|next| seq == next), "{seq} after {next:?}");
+            next = Some(seq + 1);
+        }
+        // The pause under test, not a wait for something.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn a_lone_consumer_of_a_big_input_is_never_too_slow() {
     let mut server = Server::start_with(
         &["--source", "stdin", "--queue", "8"],

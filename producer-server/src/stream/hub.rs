@@ -64,7 +64,7 @@ const MIN_BURST: usize = 32;
 struct Subscriber {
     /// Who it is, for the logs.
     peer: SocketAddr,
-    /// Its mailbox.
+    /// Its mailbox: its queue, and its socket's sending half while its session lends it.
     queue: MailboxSender,
     /// The first sequence number it wants: it skips live messages before it.
     from: u64,
@@ -204,8 +204,9 @@ pub(super) async fn run<E: Engine>(
             Event::NoMoreJoins => return,
             Event::Left(id) => hub.left(id),
             Event::Message(Some(message)) => {
-                // What the engine has ready goes out as one burst, queued for each subscriber
-                // in a row: a session woken by the first finds the others in its queue and writes
+                // What the engine has ready goes out as one burst, delivered to each subscriber
+                // in a row: written at once into a socket whose session lent it, or queued, so
+                // that a session woken by the first finds the others in its queue and writes
                 // them all at once, instead of waking once a message.
                 let Readiness { most, json } = hub.readiness();
                 let mut burst = vec![message];
@@ -307,7 +308,8 @@ impl<E: Engine> Hub<E> {
         self.subscribers.remove(&id);
     }
 
-    /// Queues `burst` for every subscriber that wants it, in order; a full queue stalls the hub
+    /// Delivers `burst` to every subscriber that wants it, in order (written into the sending half
+    /// a waiting session lent, else queued); a full queue stalls the hub
     /// until it has room for the rest.
     fn publish(&mut self, burst: &[Arc<Published>], json: bool) {
         // Each frame is made here, once, before any session sees the message: the sessions'
