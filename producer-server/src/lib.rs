@@ -42,7 +42,8 @@
 //!
 //! # Invariants
 //! - Only a session's writer writes to its socket, or the hub while the writer lends it the
-//!   sending half ([`mailbox`]): one of them at a time, in order.
+//!   sending half ([`mailbox`]): whoever holds the half, passed between them under the
+//!   mailbox's lock, so one at a time and in order.
 //! - Every queue is bounded: a slow reader makes its own producer wait (per-connection mode) or
 //!   the stream wait up to `--slow-timeout` (broadcast); it never grows memory.
 //! - Only the hub touches a stream's subscribers; only the engine its numbering and history.

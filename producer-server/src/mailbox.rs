@@ -107,8 +107,8 @@ struct State {
 }
 
 impl Shared {
-    /// The state, locked. A sink that panicked under the lock leaves its connection to fail on
-    /// its next write; the queue and the flags are still sound, so a poisoned lock is used on.
+    /// The state, locked. A sink that panicked under the lock leaves the queue and the flags
+    /// sound, so a poisoned lock is used on.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -287,15 +287,15 @@ fn write_now<'m>(
 ) -> (u64, Written<'m>) {
     let mut written = 0;
     for message in messages.by_ref() {
-        // A sink that failed stops here too: the session finds the failure on its next write,
-        // and ends the connection.
+        // A sink that failed stops here too, the message it did not take given back: the
+        // session tries it again, and either sends it or ends the connection with the failure.
         if !matches!(sink.poll_ready_unpin(cx), Poll::Ready(Ok(()))) {
             return (written, Written::Stopped(Some(message)));
         }
         let frame = message.text(format);
         let bytes = frame.len();
         if sink.start_send_unpin(Message::Text(frame)).is_err() {
-            return (written, Written::Stopped(None));
+            return (written, Written::Stopped(Some(message)));
         }
         written += 1;
         metrics.delivered(bytes);
@@ -330,7 +330,8 @@ impl Drop for ProducerWaits {
 pub enum Woken {
     /// The next frame, or `None` once the hub let go and everything is taken.
     Frame(Option<Utf8Bytes>),
-    /// The hub handed the sending half back with frames it wrote and could not flush.
+    /// The hub handed the sending half back with nothing queued: with frames it wrote and could
+    /// not flush, or after a flush that failed.
     HandedBack,
 }
 
@@ -387,6 +388,8 @@ impl MailboxReceiver {
         sink: &mut Option<FrameSink>,
     ) -> Poll<Woken> {
         if let Some(frame) = self.taken.pop_front() {
+            // The half is lent only once nothing taken is left.
+            debug_assert!(sink.is_some(), "a frame taken with the sending half lent");
             return Poll::Ready(Woken::Frame(Some(frame)));
         }
         let mut state = self.shared.lock();
@@ -431,7 +434,7 @@ impl Drop for MailboxReceiver {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         state.receiver_gone = true;
-        // A session dropped while its half was lent: the connection closes now, not when the
+        // A session dropped while its half was lent: the half goes with it now, not when the
         // hub lets go.
         let lent = state.lent.take();
         let producer = state.producer.take();
@@ -520,7 +523,7 @@ mod tests {
     #[derive(Clone, Default)]
     struct Socket {
         sent: Arc<Mutex<Vec<String>>>,
-        /// Whether it takes more now (else its `poll_ready` waits).
+        /// Whether it takes no more now (its `poll_ready` waits).
         closed: Arc<AtomicBool>,
         /// Whether its flush waits.
         stuck: Arc<AtomicBool>,
@@ -585,6 +588,16 @@ mod tests {
             let mut cx = Context::from_waker(&waker);
             self.mailbox.poll_lending(&mut cx, &mut self.sink)
         }
+    }
+
+    /// A mailbox of `capacity`, and its session, which has lent its half (nothing to send).
+    fn lent(capacity: usize) -> (MailboxSender, Socket, Session) {
+        let (sender, receiver) = mailbox(nz(capacity));
+        let socket = Socket::default();
+        let mut session = Session::new(receiver, &socket);
+        assert!(session.poll().is_pending());
+        assert!(session.sink.is_none(), "lent");
+        (sender, socket, session)
     }
 
     #[test]
@@ -662,11 +675,7 @@ mod tests {
 
     #[test]
     fn a_session_with_nothing_to_send_lends_its_half_and_the_hub_writes_into_it() {
-        let (sender, receiver) = mailbox(nz(8));
-        let socket = Socket::default();
-        let mut session = Session::new(receiver, &socket);
-        assert!(session.poll().is_pending());
-        assert!(session.sink.is_none(), "lent");
+        let (sender, socket, mut session) = lent(8);
         assert_eq!(deliver(&sender, &messages(1, 3)), 3);
         assert_eq!(socket.sent(), [1, 2, 3], "written by the hub");
         assert_eq!(session.task.woken(), 0, "nobody woken");
@@ -702,10 +711,7 @@ mod tests {
 
     #[test]
     fn what_the_hub_cannot_flush_hands_the_half_back() {
-        let (sender, receiver) = mailbox(nz(8));
-        let socket = Socket::default();
-        let mut session = Session::new(receiver, &socket);
-        assert!(session.poll().is_pending());
+        let (sender, socket, mut session) = lent(8);
         socket.stuck.store(true, Ordering::SeqCst);
         assert_eq!(deliver(&sender, &messages(1, 2)), 2);
         assert_eq!(socket.sent(), [1, 2]);
@@ -720,10 +726,7 @@ mod tests {
 
     #[test]
     fn the_half_comes_back_when_the_hub_lets_go_or_the_session_takes_it() {
-        let (sender, receiver) = mailbox(nz(2));
-        let socket = Socket::default();
-        let mut session = Session::new(receiver, &socket);
-        assert!(session.poll().is_pending());
+        let (sender, socket, mut session) = lent(2);
         session.mailbox.reclaim(&mut session.sink);
         assert!(session.sink.is_some(), "taken back");
         assert_eq!(deliver(&sender, &messages(1, 1)), 1);
@@ -743,17 +746,127 @@ mod tests {
 
     #[test]
     fn a_session_gone_refuses_and_lets_go_of_its_half() {
-        let (sender, receiver) = mailbox(nz(2));
-        let socket = Socket::default();
-        let mut session = Session::new(receiver, &socket);
-        assert!(session.poll().is_pending());
-        let Session { mailbox, sink, .. } = session;
-        assert!(sink.is_none());
-        drop(mailbox);
+        let (sender, socket, session) = lent(2);
+        drop(session.mailbox);
         assert_eq!(Arc::strong_count(&socket.sent), 1, "the half let go");
-        let mut rest = messages(1, 1).into_iter().collect::<Vec<_>>();
-        let refused = sender.deliver(&mut rest.iter(), Format::Plain, &Metrics::new());
+        let messages = messages(1, 1);
+        let refused = sender.deliver(&mut messages.iter(), Format::Plain, &Metrics::new());
         assert!(matches!(refused, Err(Refused::Gone)));
-        rest.clear();
+    }
+
+    /// A socket whose `poll_ready` and `poll_flush` now and then wait, waking their caller at
+    /// once, as a socket whose buffer drains meanwhile does.
+    #[derive(Clone, Default)]
+    struct Flaky {
+        sent: Arc<Mutex<Vec<u64>>>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Flaky {
+        /// Whether this call waits: about one call in `every`, scattered.
+        fn waits(&self, every: u64, cx: &Context<'_>) -> bool {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst) as u64;
+            let waits = (call.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % every == 0;
+            if waits {
+                cx.waker().wake_by_ref();
+            }
+            waits
+        }
+    }
+
+    impl Sink<Message> for Flaky {
+        type Error = WsError;
+
+        fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            if self.waits(13, cx) {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+            let seq = item.into_text().expect("a text frame").parse().unwrap();
+            self.sent.lock().unwrap().push(seq);
+            Ok(())
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            if self.waits(4, cx) {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            self.poll_flush(cx)
+        }
+    }
+
+    #[test]
+    fn the_hub_and_its_session_on_two_threads_send_everything_once_in_order() {
+        const MESSAGES: u64 = 20_000;
+        let (sender, mut receiver) = mailbox(nz(16));
+        let socket = Flaky::default();
+        // The hub: bursts of 7, waiting for room when the queue is full, as `Hub::publish` does;
+        // four bursts in five only once the session lent its half, as a stream with a pace finds
+        // it, the fifth whenever it comes.
+        let hub = std::thread::spawn(move || {
+            let all = messages(1, MESSAGES);
+            let metrics = Metrics::new();
+            for (n, burst) in all.chunks(7).enumerate() {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                let lent = || {
+                    let state = sender.shared.lock();
+                    state.lent.is_some() && !state.handed_back
+                };
+                while n % 5 != 4 && !lent() && std::time::Instant::now() < deadline {
+                    std::thread::yield_now();
+                }
+                let mut rest = burst.iter();
+                if let Err(refused) = sender.deliver(&mut rest, Format::Plain, &metrics) {
+                    let Refused::Full(message) = refused else {
+                        panic!("the session is there");
+                    };
+                    let frames = std::iter::once(message)
+                        .chain(rest)
+                        .map(|message| message.text(Format::Plain))
+                        .collect();
+                    assert!(futures::executor::block_on(sender.send_all(frames)));
+                }
+            }
+        });
+        // The session: as `Writer::drain` and `Writer::wait` do.
+        let mut sink: Option<FrameSink> = Some(Box::new(socket.clone()));
+        let mut handed_back = 0;
+        futures::executor::block_on(async {
+            loop {
+                match future::poll_fn(|cx| receiver.poll_lending(cx, &mut sink)).await {
+                    Woken::Frame(None) => break,
+                    Woken::HandedBack => handed_back += 1,
+                    Woken::Frame(Some(frame)) => {
+                        let half = sink.as_mut().expect("back with a frame");
+                        half.feed(Message::Text(frame)).await.unwrap();
+                        while let Some(frame) = receiver.try_recv() {
+                            half.feed(Message::Text(frame)).await.unwrap();
+                        }
+                    }
+                }
+                let half = sink.as_mut().expect("back once woken");
+                half.flush().await.unwrap();
+            }
+        });
+        hub.join().unwrap();
+        let sent = socket.sent.lock().unwrap().clone();
+        assert!(
+            sent == (1..=MESSAGES).collect::<Vec<_>>(),
+            "every message once, in order"
+        );
+        let by_hub = receiver.written_by_hub();
+        assert!(
+            by_hub > 0 && by_hub < MESSAGES && handed_back > 0,
+            "both ways were taken: {by_hub} written by the hub, {handed_back} handed back"
+        );
     }
 }

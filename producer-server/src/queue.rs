@@ -170,7 +170,7 @@ enum Live {
 pub enum Lending {
     /// The next item, or `None` once everything is sent and the producer let go.
     Item(Option<Outgoing>),
-    /// The hub handed the sending half back with frames it wrote and could not flush.
+    /// The hub handed the sending half back with nothing queued: what it wrote is to be flushed.
     HandedBack,
 }
 

@@ -265,20 +265,40 @@ fn at_interval_zero_the_hub_takes_the_pace_of_its_consumers() {
 #[test]
 fn a_consumer_reading_in_spurts_gets_every_message_in_order() {
     // A reader that stops fills its socket: the hub, which writes into it while its session has
-    // nothing to send, then hands it back and queues the rest; once read again, it is written
-    // into directly again. Every switch keeps the order.
-    let server = Server::start(&["--broadcast", "--interval", "0", "--slow-timeout", "30s"]);
+    // nothing to send, then hands it back and queues the rest; once the reader has caught up, it
+    // is written into directly again. Lines of 1,000 bytes, so that a spurt of reading empties
+    // the socket's buffers and the session waits again. Every switch keeps the order.
+    let mut server = Server::start_with(
+        &["--source", "stdin", "--slow-timeout", "30s"],
+        Stdio::piped(),
+        "127.0.0.1:0",
+    );
+    let mut stdin = server.take_stdin().unwrap();
+    let filler = "x".repeat(1000);
+    let writer = std::thread::spawn(move || {
+        let mut out = std::io::BufWriter::new(&mut stdin);
+        for n in 1..=24_000 {
+            writeln!(out, "{n} {filler}").unwrap();
+        }
+    });
     let mut client = WsClient::connect(&server.url, &[]).unwrap();
-    let mut next = None;
+    let mut next = 1;
     for _ in 0..6 {
-        for text in client.texts(20_000, LIMIT) {
-            let seq: u64 = text.parse().unwrap();
-            assert!(next.is_none_or(|next| seq == next), "{seq} after {next:?}");
-            next = Some(seq + 1);
+        for text in client.texts(4_000, LIMIT) {
+            let seq: u64 = text.split(' ').next().unwrap().parse().unwrap();
+            assert_eq!(seq, next, "every line once, in order");
+            next += 1;
         }
         // The pause under test, not a wait for something.
         std::thread::sleep(Duration::from_millis(100));
     }
+    writer.join().unwrap();
+    let (rest, end) = client.until_close(LIMIT);
+    assert!(
+        rest.is_empty() && matches!(end, Received::Close(Some((1000, _)))),
+        "{end:?}"
+    );
+    assert!(server.wait_exit(LIMIT).success());
 }
 
 #[test]
