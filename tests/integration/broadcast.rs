@@ -31,6 +31,15 @@ fn assert_numbered_lines(run: &ClientRun, count: u64) {
     );
 }
 
+/// A server of standard input with `args` besides, and the pipe to its standard input.
+fn stdin_server(args: &[&str]) -> (Server, ChildStdin) {
+    let mut all = vec!["--source", "stdin"];
+    all.extend_from_slice(args);
+    let mut server = Server::start_with(&all, Stdio::piped(), "127.0.0.1:0");
+    let stdin = server.take_stdin().unwrap();
+    (server, stdin)
+}
+
 /// A stdin server and `n` consumer-clients (with `client_args`) that all have line 1: from then
 /// on, each of them receives every line the test writes.
 fn stdin_server_with_consumers(
@@ -38,10 +47,7 @@ fn stdin_server_with_consumers(
     n: usize,
     client_args: &[&str],
 ) -> (Server, ChildStdin, Vec<RunningClient>) {
-    let mut args = vec!["--source", "stdin"];
-    args.extend_from_slice(server_args);
-    let mut server = Server::start_with(&args, Stdio::piped(), "127.0.0.1:0");
-    let mut stdin = server.take_stdin().unwrap();
+    let (server, mut stdin) = stdin_server(server_args);
     writeln!(stdin, "1").unwrap();
     // From 1: whenever each joins, line 1 is in history for it.
     let clients: Vec<RunningClient> = (0..n)
@@ -268,12 +274,7 @@ fn a_consumer_reading_in_spurts_gets_every_message_in_order() {
     // nothing to send, then hands it back and queues the rest; once the reader has caught up, it
     // is written into directly again. Lines of 1,000 bytes, so that a spurt of reading empties
     // the socket's buffers and the session waits again. Every switch keeps the order.
-    let mut server = Server::start_with(
-        &["--source", "stdin", "--slow-timeout", "30s"],
-        Stdio::piped(),
-        "127.0.0.1:0",
-    );
-    let mut stdin = server.take_stdin().unwrap();
+    let (mut server, mut stdin) = stdin_server(&["--slow-timeout", "30s"]);
     let filler = "x".repeat(1000);
     let writer = std::thread::spawn(move || {
         let mut out = std::io::BufWriter::new(&mut stdin);
@@ -303,18 +304,13 @@ fn a_consumer_reading_in_spurts_gets_every_message_in_order() {
 
 #[test]
 fn a_lone_consumer_of_a_big_input_is_never_too_slow() {
-    let mut server = Server::start_with(
-        &["--source", "stdin", "--queue", "8"],
-        Stdio::piped(),
-        "127.0.0.1:0",
-    );
+    let (mut server, mut stdin) = stdin_server(&["--queue", "8"]);
     // Written before anyone connects: standard input is read once the first consumer is there,
     // and then no faster than it takes lines, so a lone consumer gets everything, however small
     // its queue and however fast the input.
     let lines: Vec<String> = (1..=5000)
         .map(|n| format!("{n} {}", "y".repeat(2000)))
         .collect();
-    let mut stdin = server.take_stdin().unwrap();
     let writer = std::thread::spawn(move || {
         for line in &lines {
             let _ = writeln!(stdin, "{line}");
