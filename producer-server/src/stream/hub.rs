@@ -65,7 +65,7 @@ struct Subscriber {
     /// Who it is, for the logs.
     peer: SocketAddr,
     /// Its mailbox: its queue, and its socket's sending half while its session lends it.
-    queue: MailboxSender,
+    mailbox: MailboxSender,
     /// The first sequence number it wants: it skips live messages before it.
     from: u64,
     /// How its connection frames messages.
@@ -282,7 +282,7 @@ impl<E: Engine> Hub<E> {
         }
         let subscriber = Subscriber {
             peer,
-            queue: sender,
+            mailbox: sender,
             from: from.max(live_edge),
             format,
             stalled_at: None,
@@ -296,7 +296,7 @@ impl<E: Engine> Hub<E> {
         let mut json = false;
         for subscriber in self.subscribers.values() {
             json |= subscriber.format == Format::JsonV1;
-            most = most.min(subscriber.queue.room().max(1));
+            most = most.min(subscriber.mailbox.room().max(1));
         }
         Readiness { most, json }
     }
@@ -309,8 +309,8 @@ impl<E: Engine> Hub<E> {
     }
 
     /// Delivers `burst` to every subscriber that wants it, in order (written into the sending half
-    /// a waiting session lent, else queued); a full queue stalls the hub
-    /// until it has room for the rest.
+    /// a waiting session lent, else queued); a full queue stalls the hub until it has room for
+    /// the rest.
     fn publish(&mut self, burst: &[Arc<Published>], json: bool) {
         // Each frame is made here, once, before any session sees the message: the sessions'
         // threads only send it, and it is made and usually freed (when history lets the message
@@ -329,7 +329,7 @@ impl<E: Engine> Hub<E> {
             let from = subscriber.from;
             let format = subscriber.format;
             let mut wanted = burst.iter().filter(move |message| message.seq() >= from);
-            match subscriber.queue.deliver(&mut wanted, format, metrics) {
+            match subscriber.mailbox.deliver(&mut wanted, format, metrics) {
                 Ok(()) => {}
                 Err(Refused::Gone) => gone.push(id),
                 Err(Refused::Full(message)) if self.config.slow_timeout.is_zero() => {
@@ -341,7 +341,7 @@ impl<E: Engine> Hub<E> {
                         .chain(wanted)
                         .map(|message| message.text(format))
                         .collect();
-                    let sent = subscriber.queue.send_all(rest);
+                    let sent = subscriber.mailbox.send_all(rest);
                     self.stalls.push(sent.map(move |sent| (id, sent)).boxed());
                 }
             }
@@ -396,7 +396,7 @@ impl<E: Engine> Hub<E> {
             subscriber.peer,
             count(self.config.queue.get(), "message"),
         );
-        subscriber.queue.end(TOO_SLOW);
+        subscriber.mailbox.end(TOO_SLOW);
         self.config.metrics.closed_slow();
     }
 
@@ -412,7 +412,7 @@ impl<E: Engine> Hub<E> {
         self.stall_deadline = Fuse::terminated();
         self.limit = deadline(END_OF_STREAM_LIMIT);
         for (_, subscriber) in self.subscribers.drain() {
-            subscriber.queue.end(END_OF_STREAM);
+            subscriber.mailbox.end(END_OF_STREAM);
         }
     }
 
