@@ -175,13 +175,12 @@ impl MailboxSender {
                 // The session's waker: if the socket is full, it is the session that is to be
                 // woken when it has room.
                 let mut cx = Context::from_waker(waker);
-                match write_now(sink, messages, format, &mut cx, metrics) {
-                    (count, Written::All) => {
-                        *written += count;
-                        return Ok(());
-                    }
-                    (count, Written::Stopped(left)) => {
-                        *written += count;
+                let (sent, outcome) = write_now(sink, messages, format, &mut cx);
+                *written += sent.frames;
+                metrics.delivered_many(sent.frames, sent.bytes);
+                match outcome {
+                    Written::All => return Ok(()),
+                    Written::Stopped(left) => {
                         next = left;
                         state.handed_back = true;
                         wake_session = true;
@@ -276,37 +275,45 @@ enum Written<'m> {
     Stopped(Option<&'m Arc<Published>>),
 }
 
-/// Writes `messages` into `sink` as long as it takes them without waiting, then flushes; how
-/// many it wrote, and whether that was all.
+/// Frames written into a lent half, and their bytes: counted once per delivery, not per frame.
+#[derive(Default)]
+struct Sent {
+    /// Frames.
+    frames: u64,
+    /// Their bytes.
+    bytes: usize,
+}
+
+/// Writes `messages` into `sink` as long as it takes them without waiting, then flushes; what
+/// it wrote, and whether that was all.
 fn write_now<'m>(
     sink: &mut FrameSink,
     messages: &mut impl Iterator<Item = &'m Arc<Published>>,
     format: Format,
     cx: &mut Context<'_>,
-    metrics: &Metrics,
-) -> (u64, Written<'m>) {
-    let mut written = 0;
+) -> (Sent, Written<'m>) {
+    let mut sent = Sent::default();
     for message in messages.by_ref() {
         // A sink that failed stops here too, the message it did not take given back: the
         // session tries it again, and either sends it or ends the connection with the failure.
         if !matches!(sink.poll_ready_unpin(cx), Poll::Ready(Ok(()))) {
-            return (written, Written::Stopped(Some(message)));
+            return (sent, Written::Stopped(Some(message)));
         }
         let frame = message.text(format);
         let bytes = frame.len();
         if sink.start_send_unpin(Message::Text(frame)).is_err() {
-            return (written, Written::Stopped(Some(message)));
+            return (sent, Written::Stopped(Some(message)));
         }
-        written += 1;
-        metrics.delivered(bytes);
+        sent.frames += 1;
+        sent.bytes += bytes;
     }
-    if written == 0 {
+    if sent.frames == 0 {
         // Nothing to flush: whatever the hub wrote before was flushed, or handed back.
-        return (written, Written::All);
+        return (sent, Written::All);
     }
     match sink.poll_flush_unpin(cx) {
-        Poll::Ready(Ok(())) => (written, Written::All),
-        _ => (written, Written::Stopped(None)),
+        Poll::Ready(Ok(())) => (sent, Written::All),
+        _ => (sent, Written::Stopped(None)),
     }
 }
 

@@ -249,7 +249,12 @@ impl Metrics {
 
     /// A message of `bytes` bytes was handed to a consumer's socket.
     pub fn delivered(&self, bytes: usize) {
-        self.inner.deliveries.inc();
+        self.delivered_many(1, bytes);
+    }
+
+    /// `count` messages of `bytes` bytes in all were handed to a consumer's socket.
+    pub fn delivered_many(&self, count: u64, bytes: usize) {
+        self.inner.deliveries.inc_by(count);
         self.inner.bytes_sent.inc_by(bytes as u64);
     }
 
