@@ -9,9 +9,12 @@
 //! - [`printable`]: peer-chosen text made safe for a terminal or a log line.
 //! - [`plural`]: counts in sentences people read ("1 connection", "3 connections").
 //! - [`cli`]: what both command lines share: the answer to a bad one, and durations.
+//! - [`take_turns`]: a socket whose reads take turns, so that a peer that floods cannot hold an
+//!   executor thread.
 //!
-//! Invariant: this crate knows no async runtime and does no I/O, but for [`cli::parse_args`]
-//! writing the answer to a command line that does not parse; the rest is easy to test and fuzz.
+//! Invariant: this crate knows no async runtime and does no I/O of its own, but for
+//! [`cli::parse_args`] writing the answer to a command line that does not parse; [`take_turns`]
+//! wraps a socket the caller opened. The rest is easy to test and fuzz.
 #![deny(missing_docs)]
 
 mod canonical;
@@ -22,6 +25,7 @@ pub mod plural;
 pub mod printable;
 pub mod resume;
 pub mod subprotocol;
+pub mod take_turns;
 
 pub use frame::{
     encode_message, encode_message_into, DecodeError, Envelope, FrameRef, LostRange, ServerFrame,

@@ -10,6 +10,7 @@ use async_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
+use common::take_turns::TakeTurns;
 use common::{frame::MAX_FRAME_LEN, printable, resume, subprotocol, Format};
 use futures::future::Either;
 use futures_rustls::TlsConnector;
@@ -30,10 +31,14 @@ const MAX_WRITE_BUFFER: usize = 16 * 1024;
 /// The extension header: the client offers no extension, so any answer here is unsolicited.
 const EXTENSIONS_HEADER: &str = "Sec-WebSocket-Extensions";
 
+/// A connection's bytes, its reads taking turns: a server that floods frames cannot keep the
+/// client from its output, its timers and its signals.
+pub type Socket = TakeTurns<Stream>;
+
 /// An open connection and how its frames are to be read.
 pub struct Connection {
     /// The WebSocket.
-    pub ws: WebSocketStream<Stream>,
+    pub ws: WebSocketStream<Socket>,
     /// What the server chose: JSON envelopes, or the data alone.
     pub format: Format,
 }
@@ -187,7 +192,7 @@ async fn handshake(
     tls: Option<&TlsConnector>,
     from: Option<u64>,
     offer: Option<&'static str>,
-) -> Result<(WebSocketStream<Stream>, Response), WsError> {
+) -> Result<(WebSocketStream<Socket>, Response), WsError> {
     let mut request = target.uri_from(from).into_client_request()?;
     if let Some(name) = offer {
         request
@@ -214,7 +219,7 @@ async fn handshake(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(Some(MAX_FRAME_LEN))
         .max_frame_size(Some(MAX_FRAME_LEN));
-    async_tungstenite::client_async_with_config(request, stream, Some(config)).await
+    async_tungstenite::client_async_with_config(request, TakeTurns::new(stream), Some(config)).await
 }
 
 /// The error for a failed handshake, with the server's own words when it gave some.

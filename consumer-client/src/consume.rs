@@ -1,11 +1,10 @@
 //! Reading one connection: decoding frames, keeping the stream in order, printing.
 
-use crate::connection::Connection;
+use crate::connection::{Connection, Socket};
 use crate::error::{ClientError, CloseInfo};
 use crate::output::Printer;
 use crate::pacing::Pacer;
 use crate::runtime;
-use crate::tls::Stream;
 use crate::watchdog::Watchdog;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
@@ -131,7 +130,7 @@ pub async fn consume<W: Write>(
 /// the reader sees each message as soon as the stream pauses; [`Pacer`] decides when to read
 /// again, and [`Watchdog`] when to give up.
 async fn next_frame<W: Write>(
-    ws: &mut WebSocketStream<Stream>,
+    ws: &mut WebSocketStream<Socket>,
     pacer: &mut Pacer,
     watchdog: &mut Watchdog,
     printer: &mut Printer<W>,

@@ -17,6 +17,7 @@ use crate::slots::{Slot, Slots};
 use crate::transport::{self, Stream, TlsRefusal};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
+use common::take_turns::TakeTurns;
 use common::{printable, resume, Format};
 use futures_rustls::TlsAcceptor;
 use std::net::SocketAddr;
@@ -37,10 +38,15 @@ pub struct Admission<'a> {
     pub metrics: &'a Metrics,
 }
 
+/// An admitted connection's bytes: the request head read during admission replayed first, a
+/// peer that sends while reading nothing given up on, and reads taking turns so that a peer that
+/// floods cannot hold an executor thread.
+pub type Socket = Rewind<DeafPeerGuard<TakeTurns<Stream>>>;
+
 /// A connection admitted to the stream.
 pub struct Admitted<'a> {
     /// The WebSocket, handshake done.
-    pub ws: WebSocketStream<Rewind<DeafPeerGuard<Stream>>>,
+    pub ws: WebSocketStream<Socket>,
     /// How messages are framed for this peer.
     pub format: Format,
     /// The first sequence number it asked for with `?from=`, if any.
@@ -90,7 +96,7 @@ impl<'a> Admission<'a> {
                 return None;
             }
         };
-        let socket = Rewind::new(head.bytes, DeafPeerGuard::new(stream));
+        let socket = Rewind::new(head.bytes, DeafPeerGuard::new(TakeTurns::new(stream)));
         match handshake::accept(socket, self.ws_config).await {
             Ok((ws, format)) => Some(Admitted {
                 ws,

@@ -3,6 +3,7 @@
 //! time a fresh client waits, the lines written to the log).
 
 use integration_tests::proc_stats::{open_fds, resident_kib};
+use integration_tests::process::RunningClient;
 use integration_tests::raw::{self, FrameSpec};
 use integration_tests::{run_client, Server};
 use std::io::{Read, Write};
@@ -389,4 +390,70 @@ fn names_a_connection(line: &str) -> bool {
     line.split("127.0.0.1:")
         .skip(1)
         .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// A peer that begins a message and never ends it: empty continuation frames as fast as the
+/// socket takes them (nothing grows, no limit trips), reading all it is sent so that it is no
+/// deaf peer. Runs until `stop`; counts the bytes it sent.
+fn flood_empty_fragments(addr: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicUsize>) {
+    let mut stream = raw::handshake(addr);
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 64 * 1024];
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let begun = FrameSpec {
+        fin: false,
+        ..FrameSpec::client(1)
+    };
+    let continued = FrameSpec {
+        fin: false,
+        ..FrameSpec::client(0)
+    };
+    let flood = continued.encode(b"").repeat(50_000);
+    let started = Instant::now();
+    if stream.write_all(&begun.encode(b"x")).is_err() {
+        return;
+    }
+    while !stop.load(Ordering::Relaxed) && started.elapsed() < LIMIT {
+        if stream.write_all(&flood).is_err() {
+            return;
+        }
+        sent.fetch_add(flood.len(), Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn peers_flooding_empty_fragments_stop_neither_the_stream_nor_the_shutdown() {
+    let mut server = Server::start(&["--broadcast", "--interval", "20ms"]);
+    let consumer = RunningClient::start(&[&server.url]);
+    consumer.wait_for_lines(5, LIMIT);
+    // One flooding peer per executor thread (one per core): each could hold a thread.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let attackers: Vec<_> = (0..2)
+        .map(|_| {
+            let (addr, stop, sent) = (server.addr, Arc::clone(&stop), Arc::clone(&sent));
+            thread::spawn(move || flood_empty_fragments(addr, stop, sent))
+        })
+        .collect();
+    let deadline = Instant::now() + LIMIT;
+    while sent.load(Ordering::Relaxed) < 20 << 20 {
+        assert!(Instant::now() < deadline, "the attack did not get going");
+        thread::sleep(Duration::from_millis(5));
+    }
+    // 50 messages take a second at 20 ms; the attack goes on meanwhile.
+    consumer.wait_for_lines(consumer.lines_so_far() + 50, Duration::from_secs(10));
+    let during = sent.load(Ordering::Relaxed);
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        attacker.join().unwrap();
+    }
+    eprintln!("the attackers had sent {during} bytes of empty fragments");
+    assert!(status.success(), "{status:?}");
 }

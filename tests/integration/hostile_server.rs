@@ -126,6 +126,34 @@ fn a_server_stalled_mid_frame() {
     );
 }
 
+/// A message begun and never ended: empty continuation frames, as fast as the socket takes them.
+/// No message ever comes, nothing grows, and the client is never short of bytes to read.
+#[test]
+fn a_server_flooding_empty_fragments() {
+    fails_with(
+        |mut stream| {
+            accept_upgrade(&mut stream);
+            let _ = stream.write_all(
+                &FrameSpec {
+                    fin: false,
+                    ..FrameSpec::server(1)
+                }
+                .encode(b"x"),
+            );
+            let continuation = FrameSpec {
+                fin: false,
+                ..FrameSpec::server(0)
+            }
+            .encode(b"");
+            let flood = continuation.repeat(50_000);
+            let started = Instant::now();
+            while started.elapsed() < LIMIT && stream.write_all(&flood).is_ok() {}
+        },
+        &["--silence-timeout", "1s"],
+        "went silent",
+    );
+}
+
 #[test]
 fn a_binary_frame() {
     fails_with(
