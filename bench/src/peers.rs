@@ -72,7 +72,7 @@ impl Peers {
             .iter()
             .map(|&subject| match self.launcher(subject) {
                 Ok(launcher) => format!("{}: {}", subject.name(), launcher.version),
-                Err(why) => format!("{}: absent, skipped ({why})", subject.name()),
+                Err(why) => format!("{}: not measured ({why})", subject.name()),
             })
             .collect()
     }

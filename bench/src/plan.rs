@@ -16,7 +16,7 @@ use structopt::StructOpt;
 #[derive(Debug, Clone, StructOpt)]
 #[structopt(name = "bench", global_settings = &[AppSettings::ColorNever, AppSettings::UnifiedHelpMessage])]
 pub struct Options {
-    /// A few seconds in all: small counts, one repetition, ours, Python and the floor only (add
+    /// About a minute in all: small counts, one repetition, ours, Python and the floor only (add
     /// --peers for the others); for CI, which checks counts and order
     #[structopt(long)]
     pub quick: bool,

@@ -151,8 +151,10 @@ impl<'a> Admission<'a> {
         // A slot is taken last, only for a request that will get its WebSocket.
         let slot = self.slots.take().ok_or_else(|| {
             let limit = self.slots.max();
-            let why =
-                format!("This server is at its limit of {limit} connections: try again later");
+            let why = format!(
+                "This server is at its limit of {}: try again later",
+                common::count(limit, "connection")
+            );
             PlainResponse::text("503 Service Unavailable", why)
         })?;
         Ok((from, slot))
