@@ -1,5 +1,6 @@
-//! The log's connection lines (connected, disconnected, answered, refused, dropped), with a
-//! budget, so that a peer opening connections in a loop cannot turn the log into a flood.
+//! The log's connection lines (connected, disconnected, answered, refused, dropped, and what the
+//! stream made of a consumer: ahead of it, beyond its history, let go as slow), with a budget, so
+//! that a peer opening connections in a loop cannot turn the log into a flood.
 //!
 //! Lines are counted in windows of [`WINDOW`]. In each, a peer (an IP address) may write
 //! [`PER_PEER`] lines and all peers together [`IN_ALL`]: the budget per peer keeps one noisy
@@ -47,16 +48,25 @@ pub enum Event {
     Refused,
     /// A connection was dropped before its handshake completed.
     Dropped,
+    /// A consumer asked to start after the last message published.
+    Ahead,
+    /// A consumer asked for messages the history no longer holds.
+    BeyondHistory,
+    /// A consumer's queue stayed full too long: it was let go.
+    Slow,
 }
 
 impl Event {
     /// Every kind, in the order of the summary.
-    const ALL: [Event; 5] = [
+    const ALL: [Event; 8] = [
         Event::Connected,
         Event::Disconnected,
         Event::Answered,
         Event::Refused,
         Event::Dropped,
+        Event::Ahead,
+        Event::BeyondHistory,
+        Event::Slow,
     ];
 
     /// The word for this kind in a summary line.
@@ -67,6 +77,9 @@ impl Event {
             Event::Answered => "answered",
             Event::Refused => "refused",
             Event::Dropped => "dropped",
+            Event::Ahead => "ahead of the stream",
+            Event::BeyondHistory => "beyond history",
+            Event::Slow => "let go as slow",
         }
     }
 }
@@ -104,7 +117,7 @@ struct PeerCount {
 
 /// Lines left out, by kind (in the order of [`Event::ALL`]).
 #[derive(Default, Clone, Copy)]
-struct Tally([u64; 5]);
+struct Tally([u64; Event::ALL.len()]);
 
 impl Tally {
     fn add(&mut self, event: Event) {
@@ -283,6 +296,10 @@ mod tests {
         tally.add(Event::Connected);
         tally.add(Event::Connected);
         tally.add(Event::Refused);
-        assert_eq!(tally.to_string(), "2 connected, 1 refused");
+        tally.add(Event::BeyondHistory);
+        assert_eq!(
+            tally.to_string(),
+            "2 connected, 1 refused, 1 beyond history"
+        );
     }
 }

@@ -65,9 +65,10 @@ pub async fn serve(
     // Sessions and the stream stop on their own signal: when the stream ends, they are given
     // time to finish before it is pulled.
     let (stop_sessions, sessions_stop) = shutdown_pair();
+    let log = ConnectionLog::new();
     let (feed, finished) = if let Some(engine) = engine {
         let (handle, finished) =
-            stream::start_from(engine, &config, &metrics, sessions_stop.clone());
+            stream::start_from(engine, &config, &metrics, &log, sessions_stop.clone());
         (Feed::Broadcast(handle), finished.map(|_| ()).left_future())
     } else {
         (Feed::OwnCounter, future::pending().right_future())
@@ -76,7 +77,7 @@ pub async fn serve(
         ws_config: ws_config(&config),
         slots: Slots::new(config.max_connections),
         pending: Pending::new(pending::bound(config.max_pending)),
-        log: ConnectionLog::new(),
+        log,
         tls,
         metrics,
         config,

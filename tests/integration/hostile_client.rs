@@ -348,40 +348,117 @@ fn churn_from_one_peer_cannot_flood_the_log() {
         worker.join().unwrap();
     }
     let refused = refused.load(Ordering::Relaxed);
-    // The summaries of both windows: the second one by its timer, once the churn is over.
-    let counted = |log: &str| -> (usize, usize) {
-        let shown = log.lines().filter(|l| names_a_connection(l)).count();
-        let summarised: usize = log
-            .lines()
-            .filter(|l| l.contains(" 127.0.0.1: "))
-            .filter_map(|l| l.rsplit_once('(').map(|(_, counts)| counts))
-            .flat_map(|counts| counts.split(|c: char| !c.is_ascii_digit()))
-            .filter_map(|n| n.parse::<usize>().ok())
-            .sum();
-        (shown, summarised)
-    };
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let (shown, summarised) = counted(&server.log());
-        if shown + summarised >= refused {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{refused} refusals, {shown} lines and {summarised} summarised:\n{}",
-            server.log()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-    let log = server.log();
-    let (shown, summarised) = counted(&log);
-    let lines = log.lines().count();
+    let (shown, summarised) = wait_until_counted(&server, refused);
+    let lines = server.log().lines().count();
     eprintln!(
         "{refused} refusals in {churn_for:?}: {lines} log lines ({shown} of connections, the others summarised)"
     );
     assert!(refused > 1000, "the churn was too slow to test anything");
     assert_eq!(shown + summarised, refused, "every refusal is counted");
     assert!(lines <= 150, "{lines} lines for {churn_for:?} of churn");
+}
+
+#[test]
+fn churn_asking_from_beyond_history_or_ahead_cannot_flood_the_log() {
+    let server = Server::start(&[
+        "--broadcast",
+        "--interval",
+        "1ms",
+        "--history",
+        "10",
+        "--slow-timeout",
+        "60s",
+    ]);
+    // Twenty live messages: the first of them is no longer in a history of 10.
+    let run = run_client(&[&server.url, "--count", "20"], LIMIT);
+    assert!(run.status.success(), "{run:?}");
+    let churn_for = Duration::from_secs(12);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let addr = server.addr;
+            thread::spawn(move || {
+                let mut served = 0;
+                while started.elapsed() < churn_for {
+                    join_from_beyond_history(addr);
+                    join_ahead_of_the_stream(addr);
+                    served += 2;
+                }
+                served
+            })
+        })
+        .collect();
+    let served: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    // Each churned connection: connected, beyond history or ahead, disconnected; and the
+    // client's two lines. At least: history moving on during a replay is a second loss to tell.
+    let events = 3 * served + 2;
+    let (shown, summarised) = wait_until_counted(&server, events);
+    let lines = server.log().lines().count();
+    eprintln!(
+        "{served} connections in {churn_for:?}, at least {events} events: {lines} log lines ({shown} of connections, {summarised} summarised)"
+    );
+    assert!(served > 300, "the churn was too slow to test anything");
+    assert!(lines <= 150, "{lines} lines for {churn_for:?} of churn");
+}
+
+/// A consumer asking from 1, which history lost: the loss is logged before the first message
+/// it gets is sent.
+fn join_from_beyond_history(addr: SocketAddr) {
+    let mut ws = upgraded(addr, "/?from=1");
+    let frame = raw::next_frame(&mut ws);
+    assert!(matches!(frame, Some((1, _))), "a message, not {frame:?}");
+}
+
+/// A consumer asking from the last sequence number there can be: once its ping is answered, its
+/// session runs, so the hub has taken its join.
+fn join_ahead_of_the_stream(addr: SocketAddr) {
+    let mut ws = upgraded(addr, "/?from=9007199254740991");
+    ws.write_all(&FrameSpec::client(9).encode(b"p")).unwrap();
+    let frame = raw::next_frame(&mut ws);
+    assert!(matches!(frame, Some((10, _))), "a pong, not {frame:?}");
+}
+
+/// A WebSocket to `target`, its 101 read.
+fn upgraded(addr: SocketAddr, target: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    stream
+        .write_all(upgrade_request(target, "").as_bytes())
+        .unwrap();
+    let head = raw::read_head(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 101"), "{target}: {head}");
+    stream
+}
+
+/// Waits until the log shows or summarises `events` lines of 127.0.0.1 (a window's summary may
+/// come from its timer, after the churn); how many it shows, and how many it summarises.
+fn wait_until_counted(server: &Server, events: usize) -> (usize, usize) {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let (shown, summarised) = connection_lines(&server.log());
+        if shown + summarised >= events {
+            return (shown, summarised);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{events} events, {shown} lines and {summarised} summarised:\n{}",
+            server.log()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The lines of `log` about one connection of 127.0.0.1, and those its summaries left out.
+fn connection_lines(log: &str) -> (usize, usize) {
+    let shown = log.lines().filter(|l| names_a_connection(l)).count();
+    let summarised = log
+        .lines()
+        .filter(|l| l.contains(" 127.0.0.1: "))
+        .filter_map(|l| l.rsplit_once('(').map(|(_, counts)| counts))
+        .flat_map(|counts| counts.split(|c: char| !c.is_ascii_digit()))
+        .filter_map(|n| n.parse::<usize>().ok())
+        .sum();
+    (shown, summarised)
 }
 
 /// Whether a log line is about one connection: it names the peer with its port. (A summary

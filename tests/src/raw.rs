@@ -110,26 +110,32 @@ impl FrameSpec {
 /// without one. Data frames before it are skipped.
 pub fn close_code(stream: &mut TcpStream) -> Option<u16> {
     loop {
-        let mut header = [0u8; 2];
-        stream.read_exact(&mut header).ok()?;
-        let opcode = header[0] & 0x0f;
-        let len = match header[1] & 0x7f {
-            126 => {
-                let mut ext = [0u8; 2];
-                stream.read_exact(&mut ext).ok()?;
-                u16::from_be_bytes(ext) as usize
-            }
-            127 => {
-                let mut ext = [0u8; 8];
-                stream.read_exact(&mut ext).ok()?;
-                u64::from_be_bytes(ext) as usize
-            }
-            len => len as usize,
-        };
-        let mut payload = vec![0u8; len];
-        stream.read_exact(&mut payload).ok()?;
+        let (opcode, payload) = next_frame(stream)?;
         if opcode == 8 {
             return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
         }
     }
+}
+
+/// The next server frame: its opcode and payload; `None` if the connection ends first.
+pub fn next_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 2];
+    stream.read_exact(&mut header).ok()?;
+    let opcode = header[0] & 0x0f;
+    let len = match header[1] & 0x7f {
+        126 => {
+            let mut ext = [0u8; 2];
+            stream.read_exact(&mut ext).ok()?;
+            u16::from_be_bytes(ext) as usize
+        }
+        127 => {
+            let mut ext = [0u8; 8];
+            stream.read_exact(&mut ext).ok()?;
+            u64::from_be_bytes(ext) as usize
+        }
+        len => len as usize,
+    };
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).ok()?;
+    Some((opcode, payload))
 }

@@ -8,6 +8,7 @@
 //! each an event that wakes the hub.
 
 use super::{Join, StreamConfig};
+use crate::connection_log::Event as LogEvent;
 use crate::engine::Engine;
 use crate::mailbox::{mailbox, MailboxSender};
 use crate::message::Published;
@@ -243,10 +244,15 @@ impl<E: Engine> Hub<E> {
         } = join;
         let live_edge = self.engine.next_seq();
         if from > live_edge {
-            log::info!("{peer}: asked from {from}, ahead of the stream (next is {live_edge}): it waits for it");
+            self.config.log.write(
+                peer.ip(),
+                LogEvent::Ahead,
+                format_args!("{peer}: asked from {from}, ahead of the stream (next is {live_edge}): it waits for it"),
+            );
         }
         let backlog = if from < live_edge {
             let metrics = self.config.metrics.clone();
+            let log = self.config.log.clone();
             self.engine
                 .replay(from, live_edge)
                 // Only a consumer that asked is told of what history no longer holds: one that
@@ -255,8 +261,12 @@ impl<E: Engine> Hub<E> {
                 .inspect(move |item| {
                     if let Outgoing::Lost(lost) = item {
                         metrics.lost_range();
-                        log::info!(
-                            "{peer}: asked from {from}, but {lost} are no longer in history"
+                        log.write(
+                            peer.ip(),
+                            LogEvent::BeyondHistory,
+                            format_args!(
+                                "{peer}: asked from {from}, but {lost} are no longer in history"
+                            ),
                         );
                     }
                 })
@@ -391,10 +401,12 @@ impl<E: Engine> Hub<E> {
         };
         self.dropped_slow = true;
         let waited = self.config.slow_timeout;
-        log::info!(
-            "{}: too slow: its queue of {} stayed full for {waited:?} at seq {at}: closing it with 4000 after what it holds",
-            subscriber.peer,
-            count(self.config.queue.get(), "message"),
+        let peer = subscriber.peer;
+        let queue = count(self.config.queue.get(), "message");
+        self.config.log.write(
+            peer.ip(),
+            LogEvent::Slow,
+            format_args!("{peer}: too slow: its queue of {queue} stayed full for {waited:?} at seq {at}: closing it with 4000 after what it holds"),
         );
         subscriber.mailbox.end(TOO_SLOW);
         self.config.metrics.closed_slow();
@@ -445,6 +457,7 @@ impl<E: Engine> Hub<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connection_log::ConnectionLog;
     use crate::engine::memory::{MemoryEngine, Unattended};
     use crate::metrics::Metrics;
     use crate::shutdown::{shutdown_pair, ShutdownTrigger};
@@ -467,6 +480,7 @@ mod tests {
             queue: NonZeroUsize::new(queue).unwrap(),
             slow_timeout,
             metrics: Metrics::new(),
+            log: ConnectionLog::new(),
         };
         let (trigger, signal) = shutdown_pair();
         let (finished, _) = oneshot::channel();

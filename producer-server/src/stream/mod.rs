@@ -14,6 +14,7 @@ mod hub;
 pub use engines::{open, OpenedEngine};
 
 use crate::config::Config;
+use crate::connection_log::ConnectionLog;
 use crate::engine::Engine;
 use crate::mailbox::mailbox;
 use crate::metrics::Metrics;
@@ -39,6 +40,9 @@ pub struct StreamConfig {
     pub slow_timeout: Duration,
     /// Where messages, history, slow consumers and lost ranges are counted.
     pub metrics: Metrics,
+    /// Where what happens to a consumer is logged: a peer chooses `?from=` and how fast it
+    /// reads, so these lines share the budget of its connection lines.
+    pub log: ConnectionLog,
 }
 
 /// A way to join the stream; one per connection.
@@ -116,12 +120,14 @@ pub fn start_from(
     opened: OpenedEngine,
     config: &Config,
     metrics: &Metrics,
+    log: &ConnectionLog,
     shutdown: ShutdownSignal,
 ) -> (StreamHandle, Finished) {
     let stream_config = StreamConfig {
         queue: config.queue,
         slow_timeout: config.slow_timeout,
         metrics: metrics.clone(),
+        log: log.clone(),
     };
     match opened {
         OpenedEngine::Memory(engine) => start(engine, stream_config, shutdown),
