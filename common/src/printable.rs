@@ -1,11 +1,15 @@
 //! Text from the network, made safe to show on a terminal or in a log line.
 //!
 //! A peer chooses the bytes of a close reason, an HTTP body, an `Origin` header or a request
-//! path. Written raw, an escape sequence could clear the user's screen or move the cursor, and a
-//! line break could forge a second log line. [`Printable`] shows every control character as a
-//! Rust-style escape (`\n`, `\u{1b}`) and cuts the text at [`MAX_SHOWN`] characters, so one
-//! event stays one line of bounded length.
+//! path. Written raw, an escape sequence could clear the user's screen or move the cursor, a
+//! line break could forge a second log line, and an invisible or bidirectional format character
+//! could make a line read differently from what it holds. [`Printable`] shows every control
+//! character, line or paragraph separator and format character (Unicode categories Cc, Zl, Zp,
+//! Cf), and the backslash, as a Rust-style escape (`\n`, `\u{1b}`, `\u{2028}`, `\\`), and cuts the
+//! text at [`MAX_SHOWN`] characters, so one event stays one line of bounded length. Text is
+//! escaped once, where it is shown: text already escaped would show its backslashes doubled.
 use std::fmt;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// The most characters of peer-chosen text shown in one place; the rest is replaced by `…`.
 pub const MAX_SHOWN: usize = 200;
@@ -31,9 +35,7 @@ impl fmt::Display for Printable<'_> {
             if shown == MAX_SHOWN {
                 return f.write_char('…');
             }
-            // Bidirectional overrides can make a line read differently from what it holds.
-            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if c.is_control() || bidi || c == '\\' {
+            if is_escaped(c) {
                 write!(f, "{}", c.escape_default())?;
             } else {
                 f.write_char(c)?;
@@ -41,6 +43,19 @@ impl fmt::Display for Printable<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether `c` is shown as an escape; the backslash is, so that an escape in the text cannot
+/// pass for one made here.
+fn is_escaped(c: char) -> bool {
+    c == '\\'
+        || c.is_control()
+        || matches!(
+            c.general_category(),
+            GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+                | GeneralCategory::Format
+        )
 }
 
 #[cfg(test)]
@@ -74,11 +89,41 @@ mod tests {
         assert_eq!(printable_bytes(b"ok \xff\x07"), "ok \u{fffd}\\u{7}");
     }
 
+    #[test]
+    fn separators_and_format_characters_are_escaped() {
+        let text =
+            "a\u{2028}b\u{2029}c\u{200b}\u{200f}\u{61c}\u{feff}\u{ad}\u{202e}\u{2066}\u{85}d";
+        assert_eq!(
+            printable(text).to_string(),
+            r"a\u{2028}b\u{2029}c\u{200b}\u{200f}\u{61c}\u{feff}\u{ad}\u{202e}\u{2066}\u{85}d"
+        );
+    }
+
+    #[test]
+    fn format_characters_beyond_the_basic_plane_are_escaped() {
+        // U+E0001 LANGUAGE TAG and U+1D173 MUSICAL SYMBOL BEGIN BEAM: both Cf.
+        assert_eq!(
+            printable("x\u{e0001}\u{1d173}").to_string(),
+            r"x\u{e0001}\u{1d173}"
+        );
+    }
+
+    /// Whether `c` may break or reorder a line in a viewer: Cc, Zl, Zp or Cf.
+    fn breaks_or_hides(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c.general_category(),
+                GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+                    | GeneralCategory::Format
+            )
+    }
+
     proptest! {
         #[test]
-        fn never_a_control_character_and_bounded(text in any::<String>()) {
+        fn never_a_control_separator_or_format_character_and_bounded(text in any::<String>()) {
             let shown = printable(&text).to_string();
-            prop_assert!(!shown.chars().any(|c| c.is_control()));
+            prop_assert!(!shown.chars().any(breaks_or_hides));
             // Each character shows as at most 10 (`\u{10ffff}`), and the cut adds one.
             prop_assert!(shown.chars().count() <= MAX_SHOWN * 10 + 1);
         }

@@ -119,7 +119,7 @@ fn lines_of_port(log: &str, port: u16) -> usize {
 #[test]
 fn nothing_a_peer_sends_reaches_the_log_raw() {
     let server = Server::start(&["--interval", "10ms"]);
-    let nasty = "\x1b[2J\r\nforged line\x07";
+    let nasty = "\x1b[2J\r\nforged line\x07\u{2028}\u{2029}\u{200f}\u{61c}\u{202e}";
     let mut ports = Vec::new();
     // A close reason.
     let mut ws = raw::handshake(server.addr);
@@ -160,10 +160,18 @@ fn nothing_a_peer_sends_reaches_the_log_raw() {
         assert_eq!(lines_of_port(&log, port), 1, "{log}");
     }
     let raw_control = log
-        .bytes()
-        .filter(|&b| (b < 0x20 && b != b'\n') || b == 0x7f)
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n') || breaks_or_reorders_a_line(c))
         .count();
     assert_eq!(raw_control, 0, "{log:?}");
+}
+
+/// Line and paragraph separators, and the format characters a peer sent above.
+fn breaks_or_reorders_a_line(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}' | '\u{2029}' | '\u{200f}' | '\u{61c}' | '\u{202e}'
+    )
 }
 
 /// A masked ping carrying 125 bytes, the most a control frame holds.
