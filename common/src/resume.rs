@@ -8,10 +8,12 @@ pub const FROM: &str = "from";
 
 /// Why a query's `from` parameter cannot be used. The client asked for something impossible:
 /// the server refuses the handshake with this text, and retrying the same URL will not help.
+/// The value is quoted as given, not escaped: it is escaped where it is shown
+/// ([`crate::printable`]), and escaped here too it would show its backslashes doubled.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ResumeError {
     /// `from` is not a whole number from 1 to [`MAX_SEQ`].
-    #[error("`from` must be a whole number from 1 to 2^53 - 1, got {0:?}")]
+    #[error("`from` must be a whole number from 1 to 2^53 - 1, got \"{0}\"")]
     NotASequenceNumber(String),
     /// `from` appears more than once.
     #[error("`from` is given more than once")]
@@ -89,6 +91,15 @@ mod tests {
         assert_eq!(
             parse_from(Some("from=1&from=2")),
             Err(ResumeError::Repeated)
+        );
+    }
+
+    #[test]
+    fn a_bad_from_shown_printable_is_escaped_once() {
+        let error = parse_from(Some("from=%1b%5b2J%E2%80%A8")).unwrap_err();
+        assert_eq!(
+            crate::printable(&error.to_string()).to_string(),
+            r#"`from` must be a whole number from 1 to 2^53 - 1, got "\u{1b}[2J\u{2028}""#
         );
     }
 

@@ -10,7 +10,6 @@
 use async_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use async_tungstenite::tungstenite::handshake::machine::TryParse;
 use async_tungstenite::tungstenite::handshake::server::{create_response, Request};
-use common::printable;
 
 /// Why tungstenite would refuse an upgrade whose head is `head` and after which `tail` more bytes
 /// were read; `None` when it would answer `101`.
@@ -29,15 +28,13 @@ pub fn refusal(head: &[u8], tail: usize) -> Option<String> {
     }
 }
 
-/// The sentence for a refusal, for the client (the body of the `400`) and for the log.
+/// The sentence for a refusal, for the client (the body of the `400`) and for the log. Not
+/// escaped: the log and consumer-client escape what they show, and escaped here too it would show
+/// its backslashes doubled.
 fn reason(error: &WsError) -> String {
     let WsError::Protocol(protocol) = error else {
-        // Header names or values, or a request target, that the `http` crate rejects. Its
-        // messages quote no input, but they are not ours to trust.
-        return format!(
-            "the upgrade request is not valid HTTP: {}",
-            printable(&error.to_string())
-        );
+        // Header names or values, or a request target, that the `http` crate rejects.
+        return format!("the upgrade request is not valid HTTP: {error}");
     };
     let sentence = match protocol {
         ProtocolError::WrongHttpMethod => "a WebSocket upgrade must use GET",
@@ -58,12 +55,7 @@ fn reason(error: &WsError) -> String {
         ProtocolError::JunkAfterRequest => {
             "bytes came after the upgrade request: send one request, then wait for the answer"
         }
-        other => {
-            return format!(
-                "the upgrade cannot be served: {}",
-                printable(&other.to_string())
-            )
-        }
+        other => return format!("the upgrade cannot be served: {other}"),
     };
     sentence.to_string()
 }

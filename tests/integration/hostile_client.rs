@@ -174,6 +174,25 @@ fn breaks_or_reorders_a_line(c: char) -> bool {
     )
 }
 
+#[test]
+fn a_bad_from_is_escaped_once_in_the_log() {
+    let server = Server::start(&[]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    let port = stream.local_addr().unwrap().port();
+    let request = upgrade_request("/?from=%1b%5b2J%E2%80%A8%5c", "");
+    stream.write_all(request.as_bytes()).unwrap();
+    assert!(raw::read_head(&mut stream).contains(" 400 "));
+    let deadline = Instant::now() + LIMIT;
+    while lines_of_port(&server.log(), port) < 1 {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        thread::sleep(Duration::from_millis(20));
+    }
+    let log = server.log();
+    assert!(log.contains(r"\u{1b}[2J\u{2028}\\"), "{log}");
+    assert!(!log.contains(r"\\u{"), "escaped twice: {log}");
+}
+
 /// A masked ping carrying 125 bytes, the most a control frame holds.
 fn big_ping() -> Vec<u8> {
     FrameSpec::client(9).encode(&[b'p'; 125])
