@@ -7,6 +7,19 @@ use common::frame::now_micros;
 use common::{encode_message, encode_message_into, Format};
 use std::sync::{Arc, OnceLock};
 
+/// The most bytes a message's data holds, whatever its source: standard input cuts longer lines
+/// into several messages, and the Redis engine skips longer entries. Its `prodcon.v1` frame,
+/// every byte a control character escaped to six, still fits what a consumer accepts and what a
+/// connection's writer takes (both `common::frame::MAX_FRAME_LEN`): a frame over that ends the
+/// connection of everyone it is sent to.
+pub const MAX_DATA_LEN: usize = 1024 * 1024;
+
+/// The envelope's own bytes around the data, `{"seq":,"time":,"data":""}`, with two numbers of
+/// as many digits as any `u64` has.
+const ENVELOPE_LEN: usize = 26 + 2 * 20;
+
+const _: () = assert!(6 * MAX_DATA_LEN + ENVELOPE_LEN <= common::frame::MAX_FRAME_LEN);
+
 /// The scratch buffer's size kept between frames, at most.
 const KEPT_SCRATCH: usize = 64 * 1024;
 
@@ -151,6 +164,20 @@ mod tests {
             made.as_str(),
             burst[1].text(Format::JsonV1).as_str()
         ));
+    }
+
+    #[test]
+    fn the_longest_data_escaped_at_its_worst_fits_one_frame() {
+        let data = "\u{1}".repeat(MAX_DATA_LEN);
+        let message = Published::new(common::frame::MAX_SEQ, u64::MAX, data.into());
+        let json = message.text(Format::JsonV1);
+        assert!(json.len() > 6 * MAX_DATA_LEN, "each byte is escaped to six");
+        assert!(
+            json.len() <= common::frame::MAX_FRAME_LEN,
+            "{} bytes",
+            json.len()
+        );
+        assert!(common::ServerFrame::decode(&json).is_ok());
     }
 
     #[test]

@@ -13,9 +13,8 @@ use futures::stream::{self, Stream};
 use std::collections::VecDeque;
 use std::pin::Pin;
 
-/// The longest message a line makes, in bytes: JSON-escaped, it stays within what a consumer
-/// accepts (`common::frame::MAX_FRAME_LEN`).
-pub const MAX_LINE_LEN: usize = 1024 * 1024;
+/// The longest message a line makes, in bytes: the longest any message holds.
+pub const MAX_LINE_LEN: usize = crate::message::MAX_DATA_LEN;
 
 /// The lines of standard input, until its end, in batches of those read together.
 pub fn lines() -> impl Stream<Item = Vec<Utf8Bytes>> + Send {
