@@ -31,7 +31,8 @@ struct Replay {
 }
 
 /// `[from, until)` of the stream in `key`: a lost notice for each run of numbers the stream no
-/// longer holds (trimmed, deleted, or skipped for lack of text), and the messages it holds.
+/// longer holds (trimmed or deleted), and the messages it holds; entries it holds that cannot be
+/// served are left out, and consumers see their numbers missing.
 pub fn replay(link: Arc<Link>, key: String, from: u64, until: u64) -> Backlog {
     let replay = Replay {
         link,
@@ -69,10 +70,14 @@ impl Replay {
         };
         let full_page = entries.len() == PAGE;
         for entry in entries {
-            // Skipped entries count as lost; ids not 0-N cannot fall in a range of 0-N.
+            // Ids not 0-N cannot fall in a range of 0-N.
             let message = match entry {
                 Entry::Message(message) => message,
                 Entry::NoText { seq } => {
+                    // Missing from the sequence, as it is for live subscribers: a lost notice
+                    // would tell the consumer that its history is too short, which it is not.
+                    self.lost_until(seq);
+                    self.next = seq + 1;
                     self.cursor = seq + 1;
                     continue;
                 }
