@@ -1,10 +1,11 @@
 //! Several producer-server nodes serving one Redis stream, read by real consumer-clients.
 
 use common::ServerFrame;
-use integration_tests::process::RunningClient;
+use integration_tests::process::{ClientRun, RunningClient};
 use integration_tests::redis::{closed_port, wait_until, Persistence, Redis};
 use integration_tests::ws::{Received, WsClient};
 use integration_tests::Server;
+use producer_server::message::MAX_DATA_LEN;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -307,4 +308,105 @@ fn healthz_answers_503_while_redis_is_away_and_200_once_it_is_back() {
     wait_until("/healthz saying 503", LIMIT, || health() == "503");
     redis.signal("CONT");
     wait_until("/healthz saying 200 again", LIMIT, || health() == "200");
+}
+
+#[test]
+fn entries_too_long_to_serve_are_skipped_and_every_other_reaches_live_and_resuming_consumers() {
+    let Some(redis) = Redis::start("redis_nodes::too_long", Persistence::None) else {
+        return;
+    };
+    let node = Server::start(&["--redis", &redis.url()]);
+    let live = [
+        RunningClient::start(&[&node.url, "--json", "--from", "1", "--count", "5"]),
+        RunningClient::start(&[&node.url, "--from", "1", "--count", "5"]),
+    ];
+    redis.xadd("prodcon", &[("data", b"before")]);
+    // Once both have it they have joined: every entry after it reaches them live.
+    for client in &live {
+        client.wait_for_lines(1, LIMIT);
+    }
+    let longest = "\u{1}".repeat(MAX_DATA_LEN);
+    let entries: [&[u8]; 4] = [
+        // Over what a connection's writer takes, plain or not.
+        &vec![b'H'; 20 << 20],
+        // Short enough plain, but 18 MiB once escaped under prodcon.v1.
+        &vec![1; 3 << 20],
+        // The longest served: 6 MiB escaped.
+        longest.as_bytes(),
+        &vec![b'x'; MAX_DATA_LEN + 1],
+    ];
+    for data in entries {
+        redis.xadd("prodcon", &[("data", data)]);
+    }
+    for n in 1..=3 {
+        redis.xadd("prodcon", &[("data", format!("after{n}").as_bytes())]);
+    }
+    let brief = |data: &str| {
+        if data == longest {
+            "the longest".to_string()
+        } else if data.len() > 64 {
+            format!("{} other bytes", data.len())
+        } else {
+            data.to_string()
+        }
+    };
+    let served = [
+        "1:before",
+        "4:the longest",
+        "6:after1",
+        "7:after2",
+        "8:after3",
+    ];
+    let [json, plain] = live.map(|client| client.finish(LIMIT));
+    assert!(json.status.success(), "{}", json.stderr);
+    assert_eq!(messages(&json, brief), served);
+    assert!(plain.status.success(), "{}", plain.stderr);
+    let plain: Vec<String> = plain.lines().into_iter().map(brief).collect();
+    assert_eq!(plain, served.map(|m| m.split_once(':').unwrap().1));
+    // Missing from the sequence, as the README says of entries that cannot be served.
+    for skipped in ["2-3: skipped by the server", "5: skipped by the server"] {
+        assert!(json.stderr.contains(skipped), "{}", json.stderr);
+    }
+
+    // Replayed from Redis: past them too, with --reconnect (which would retry forever at an
+    // entry that ended its connection).
+    for (from, expected) in [("1", &served[..]), ("2", &served[1..])] {
+        let count = expected.len().to_string();
+        let resumed = RunningClient::start(&[
+            &node.url,
+            "--json",
+            "--reconnect",
+            "--from",
+            from,
+            "--count",
+            &count,
+        ])
+        .finish(LIMIT);
+        assert!(resumed.status.success(), "{}", resumed.stderr);
+        assert_eq!(messages(&resumed, brief), expected, "from {from}");
+        assert!(
+            !resumed.stderr.contains("no longer in the server's history"),
+            "nothing was trimmed: {}",
+            resumed.stderr
+        );
+    }
+    let log = node.log();
+    assert!(
+        log.contains("entry 0-2 has 20971520 bytes of data"),
+        "the first one skipped is named: {log}"
+    );
+    assert!(!log.contains("write failed"), "{log}");
+}
+
+/// `seq:data` for each `prodcon.v1` message a consumer printed, its data told by `brief`.
+fn messages(run: &ClientRun, brief: impl Fn(&str) -> String) -> Vec<String> {
+    run.lines()
+        .into_iter()
+        .map(|line| match ServerFrame::decode(line) {
+            Ok(ServerFrame::Message(envelope)) => {
+                format!("{}:{}", envelope.seq, brief(&envelope.data))
+            }
+            other => panic!("not a message: {other:?}"),
+        })
+        .collect()
 }

@@ -8,7 +8,8 @@
 use crate::process::wait_for;
 use harness::redis::answers_ping;
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -131,6 +132,34 @@ impl Redis {
             String::from_utf8_lossy(&out.stderr)
         );
         text
+    }
+
+    /// Adds an entry `0-*` to stream `key` with `fields`, which may be binary or far longer than
+    /// a command line takes (one argument of `redis-cli` is at most 128 KiB); its id.
+    pub fn xadd(&self, key: &str, fields: &[(&str, &[u8])]) -> String {
+        let mut args: Vec<&[u8]> = vec![b"XADD", key.as_bytes(), b"0-*"];
+        for (name, value) in fields {
+            args.extend([name.as_bytes(), *value]);
+        }
+        let mut command = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            command.extend(format!("${}\r\n", arg.len()).as_bytes());
+            command.extend(arg);
+            command.extend(b"\r\n");
+        }
+        let mut socket = TcpStream::connect(("127.0.0.1", self.port)).expect("Redis answers");
+        socket
+            .set_read_timeout(Some(START_LIMIT))
+            .expect("a timeout can be set");
+        socket.write_all(&command).expect("the command is sent");
+        // The answer is the id, `$5\r\n0-123\r\n`, or an error, `-ERR ...\r\n`.
+        let mut answer = BufReader::new(socket);
+        let mut line = String::new();
+        answer.read_line(&mut line).expect("Redis answers");
+        assert!(line.starts_with('$'), "XADD {key} failed: {line}");
+        line.clear();
+        answer.read_line(&mut line).expect("Redis answers the id");
+        line.trim_end().to_string()
     }
 
     /// What the server logged.

@@ -4,28 +4,54 @@
 //! entry a publisher got wrong (a field name that is not UTF-8, say) must be skipped with a
 //! warning, not make the whole reply unreadable and stall the node on it forever.
 
-use crate::message::Published;
+use crate::message::{Published, MAX_DATA_LEN};
 use async_tungstenite::tungstenite::Utf8Bytes;
 use common::frame::{now_micros, MAX_SEQ};
 use redis::Value;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
+
+/// The latest `time` an entry may carry, in microseconds since the Unix epoch (in the year 2255):
+/// as for sequence numbers, a browser reads every number up to it exactly.
+pub const MAX_TIME: u64 = MAX_SEQ;
 
 /// One entry of the stream, as the engine sees it.
 #[derive(Debug)]
 pub enum Entry {
     /// An entry `0-N` with a text `data` field: message N.
-    Message(Arc<Published>),
-    /// An entry `0-N` without a text `data` field: N is skipped, and consumers see it missing.
-    NoText {
+    Message {
+        /// The message.
+        message: Arc<Published>,
+        /// Whether the entry's `time` field was ignored, not a time from 0 to [`MAX_TIME`]:
+        /// the message is stamped as it is read, and the publisher is worth a warning.
+        bad_time: bool,
+    },
+    /// An entry `0-N` that cannot be served: N is skipped, and consumers see it missing.
+    Skipped {
         /// Its sequence number.
         seq: u64,
+        /// Why it cannot be served.
+        why: Unservable,
     },
     /// An entry whose id is not `0-N`: something other than `XADD KEY 0-* ...` wrote it, and it
     /// is never renumbered.
     ForeignId {
         /// Its id, as Redis gave it (escape it before showing it).
         id: String,
+    },
+}
+
+/// Why an entry `0-N` is no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unservable {
+    /// It has no `data` field, or one that is not UTF-8.
+    NoText,
+    /// Its `data` is over [`MAX_DATA_LEN`] bytes: its frame might not fit what a connection's
+    /// writer takes, and would end every connection it is sent to.
+    TooLong {
+        /// The data's length in bytes.
+        len: usize,
     },
 }
 
@@ -44,13 +70,17 @@ impl std::error::Error for UnexpectedReply {}
 
 /// The sequence number of the id `0-N`, if it is one (N from 1 to [`MAX_SEQ`]).
 pub fn seq_of_id(id: &str) -> Option<u64> {
-    let number = id.strip_prefix("0-")?;
-    // `u64::from_str` takes a leading `+`, which no Redis id has.
-    if !number.bytes().all(|b| b.is_ascii_digit()) {
+    number_in(id.strip_prefix("0-")?.as_bytes(), 1..=MAX_SEQ)
+}
+
+/// The whole number written in `digits`, if it is one and falls in `range`.
+fn number_in(digits: &[u8], range: RangeInclusive<u64>) -> Option<u64> {
+    // `u64::from_str` takes a leading `+`, which no number Redis writes has.
+    if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let seq: u64 = number.parse().ok()?;
-    (1..=MAX_SEQ).contains(&seq).then_some(seq)
+    let number: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    range.contains(&number).then_some(number)
 }
 
 /// The entries of an `XRANGE` reply (an array of entries).
@@ -136,28 +166,34 @@ fn entry(value: Value) -> Result<Entry, UnexpectedReply> {
         // An entry deleted under a consumer group's pending list reads as nil fields.
         _ => Vec::new(),
     };
-    let mut data = None;
+    let mut data = Err(Unservable::NoText);
     let mut time = None;
     for (name, value) in fields {
         match bytes(&name) {
-            Some(b"data") => {
-                data = bytes(&value)
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .map(Utf8Bytes::from)
-            }
-            Some(b"time") => {
-                time = bytes(&value)
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .and_then(|t| t.parse::<u64>().ok())
-            }
+            Some(b"data") => data = text_data(&value),
+            Some(b"time") => time = Some(bytes(&value).and_then(|t| number_in(t, 0..=MAX_TIME))),
             _ => {}
         }
     }
     Ok(match data {
-        // Without a time of its own, the entry is stamped as this node reads it.
-        Some(data) => Entry::Message(Published::new(seq, time.unwrap_or_else(now_micros), data)),
-        None => Entry::NoText { seq },
+        Ok(data) => Entry::Message {
+            // Without a time of its own, the entry is stamped as this node reads it.
+            message: Published::new(seq, time.flatten().unwrap_or_else(now_micros), data),
+            bad_time: time.is_some_and(|time| time.is_none()),
+        },
+        Err(why) => Entry::Skipped { seq, why },
     })
+}
+
+/// The value of a `data` field as a message's data, if it can be one.
+fn text_data(value: &Value) -> Result<Utf8Bytes, Unservable> {
+    let data = bytes(value).ok_or(Unservable::NoText)?;
+    if data.len() > MAX_DATA_LEN {
+        return Err(Unservable::TooLong { len: data.len() });
+    }
+    std::str::from_utf8(data)
+        .map(Utf8Bytes::from)
+        .map_err(|_| Unservable::NoText)
 }
 
 /// The bytes of a string reply.
@@ -219,7 +255,11 @@ mod tests {
             "0-7",
             &[(b"data", b"hello"), (b"time", b"42")],
         )]);
-        let [Entry::Message(message)] = &range_entries(reply).unwrap()[..] else {
+        let [Entry::Message {
+            message,
+            bad_time: false,
+        }] = &range_entries(reply).unwrap()[..]
+        else {
             panic!("one message expected");
         };
         assert_eq!(message.seq(), 7);
@@ -229,14 +269,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_entry_without_time_is_stamped_when_read() {
-        let before = now_micros();
-        let reply = Value::Array(vec![raw_entry(
-            "0-1",
-            &[(b"data", b"x"), (b"time", b"soon")],
-        )]);
-        let [Entry::Message(message)] = &range_entries(reply).unwrap()[..] else {
+    /// The time of the one message `fields` make, and whether its own was ignored.
+    fn time_of(fields: &[(&[u8], &[u8])]) -> (u64, bool) {
+        let reply = Value::Array(vec![raw_entry("0-1", fields)]);
+        let [Entry::Message { message, bad_time }] = &range_entries(reply).unwrap()[..] else {
             panic!("one message expected");
         };
         let json = message.text(Format::JsonV1);
@@ -244,7 +280,68 @@ mod tests {
         else {
             panic!("a message expected");
         };
-        assert!(envelope.time >= before);
+        (envelope.time, *bad_time)
+    }
+
+    #[test]
+    fn an_entry_without_a_time_from_0_to_2_53_is_stamped_when_read() {
+        let before = now_micros();
+        let (time, bad_time) = time_of(&[(b"data", b"x")]);
+        assert!(time >= before && !bad_time, "no time field is no fault");
+        for wrong in [
+            &b"soon"[..],
+            b"",
+            b"-1",
+            b"+5",
+            b"9007199254740992",
+            b"18446744073709551615",
+            b"99999999999999999999999",
+            b"\xff",
+        ] {
+            let (time, bad_time) = time_of(&[(b"data", b"x"), (b"time", wrong)]);
+            assert!(time >= before && bad_time, "{wrong:?}");
+        }
+        for (right, expected) in [(&b"0"[..], 0), (b"9007199254740991", MAX_TIME)] {
+            assert_eq!(
+                time_of(&[(b"data", b"x"), (b"time", right)]),
+                (expected, false)
+            );
+        }
+    }
+
+    #[test]
+    fn data_over_the_limit_is_skipped_and_up_to_it_served_in_either_format() {
+        let longest = vec![1u8; MAX_DATA_LEN];
+        let over = vec![b'H'; MAX_DATA_LEN + 1];
+        let reply = Value::Array(vec![
+            raw_entry("0-1", &[(b"data", &longest)]),
+            raw_entry("0-2", &[(b"data", &over), (b"time", b"42")]),
+            // Too long is said before not UTF-8: the length alone decides.
+            raw_entry("0-3", &[(b"data", &vec![0xff; 20 << 20])]),
+        ]);
+        let entries = range_entries(reply).unwrap();
+        let Entry::Message { message, .. } = &entries[0] else {
+            panic!(
+                "data of the longest length is a message, not {:?}",
+                entries[0]
+            );
+        };
+        assert_eq!(message.text(Format::Plain).len(), MAX_DATA_LEN);
+        assert!(message.text(Format::JsonV1).len() <= common::frame::MAX_FRAME_LEN);
+        assert!(matches!(
+            entries[1],
+            Entry::Skipped {
+                seq: 2,
+                why: Unservable::TooLong { len }
+            } if len == MAX_DATA_LEN + 1
+        ));
+        assert!(matches!(
+            entries[2],
+            Entry::Skipped {
+                seq: 3,
+                why: Unservable::TooLong { len }
+            } if len == 20 << 20
+        ));
     }
 
     #[test]
@@ -255,8 +352,12 @@ mod tests {
             raw_entry("1700000000000-0", &[(b"data", b"x")]),
         ]);
         let entries = range_entries(reply).unwrap();
-        assert!(matches!(entries[0], Entry::NoText { seq: 2 }));
-        assert!(matches!(entries[1], Entry::NoText { seq: 3 }));
+        for (entry, seq) in entries[..2].iter().zip([2, 3]) {
+            assert!(
+                matches!(entry, Entry::Skipped { seq: s, why: Unservable::NoText } if *s == seq),
+                "{entry:?}"
+            );
+        }
         assert!(matches!(&entries[2], Entry::ForeignId { id } if id == "1700000000000-0"));
     }
 

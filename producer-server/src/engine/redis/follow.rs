@@ -5,10 +5,10 @@
 //! from a channel loses nothing when dropped) and what applies back-pressure: when the hub stops
 //! taking, the channel fills, the follower stops reading, and Redis keeps the entries.
 
-use super::entry::{self, Entry};
+use super::entry::{self, Entry, Unservable, MAX_TIME};
 use super::link::Link;
 use super::retry::Backoff;
-use crate::message::Published;
+use crate::message::{Published, MAX_DATA_LEN};
 use common::printable;
 use futures::channel::mpsc;
 use futures::SinkExt;
@@ -165,8 +165,16 @@ impl Follower {
     ) -> Read {
         for entry in entries {
             match entry {
-                Entry::Message(message) => {
+                Entry::Message { message, bad_time } => {
                     let seq = message.seq();
+                    if bad_time {
+                        warnings.warn(|| {
+                            format!(
+                                "stream {}: entry 0-{seq} has a time field that is not a whole number of microseconds from 0 to {MAX_TIME}: ignored, each node stamps message {seq} as it reads it",
+                                self.key
+                            )
+                        });
+                    }
                     if seq > self.after + 1 {
                         let (first, last) = (self.after + 1, seq - 1);
                         warnings.warn(|| {
@@ -181,12 +189,16 @@ impl Follower {
                         return Read::Done;
                     }
                 }
-                Entry::NoText { seq } => {
-                    warnings.warn(|| {
-                        format!(
+                Entry::Skipped { seq, why } => {
+                    warnings.warn(|| match why {
+                        Unservable::NoText => format!(
                             "stream {}: entry 0-{seq} has no text data field: skipped, consumers see {seq} missing (publish with XADD {} '0-*' data TEXT)",
                             self.key, self.key
-                        )
+                        ),
+                        Unservable::TooLong { len } => format!(
+                            "stream {}: entry 0-{seq} has {len} bytes of data, over the {MAX_DATA_LEN} a message may hold: skipped, consumers see {seq} missing (publish longer texts as several entries)",
+                            self.key
+                        ),
                     });
                     self.after = seq;
                 }

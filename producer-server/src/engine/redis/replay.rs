@@ -72,8 +72,8 @@ impl Replay {
         for entry in entries {
             // Ids not 0-N cannot fall in a range of 0-N.
             let message = match entry {
-                Entry::Message(message) => message,
-                Entry::NoText { seq } => {
+                Entry::Message { message, .. } => message,
+                Entry::Skipped { seq, .. } => {
                     // Missing from the sequence, as it is for live subscribers: a lost notice
                     // would tell the consumer that its history is too short, which it is not.
                     self.lost_until(seq);
