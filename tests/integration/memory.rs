@@ -47,3 +47,66 @@ fn a_stalled_consumer_costs_at_most_32_kib_at_default_options() {
         "{stalled} KiB per stalled consumer, {idle} KiB per idle connection"
     );
 }
+
+/// The bytes waiting in the kernel's send queue of each of the server's established connections
+/// (the `tx_queue` column of `/proc/net/tcp`, for sockets whose local port is `port`), sorted.
+fn send_queues(port: u16) -> Vec<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp is readable");
+    let mut queues: Vec<u64> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (_, local_port) = fields.get(1)?.split_once(':')?;
+            let established = *fields.get(3)? == "01";
+            let (tx_queue, _) = fields.get(4)?.split_once(':')?;
+            (established && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| u64::from_str_radix(tx_queue, 16).ok())?
+        })
+        .collect();
+    queues.sort_unstable();
+    queues
+}
+
+#[test]
+fn the_kernel_holds_at_most_half_a_mebibyte_for_a_consumer_that_reads_nothing() {
+    // The server asks for 256 KiB, which Linux doubles; it may overshoot by the segment it was
+    // writing when the buffer filled. Without the bound, autotuning takes each queue towards
+    // tcp_wmem's maximum: 4 MiB by default, about 3.8 MiB here.
+    const BOUND: u64 = 512 * 1024 + 64 * 1024;
+    const CONNECTIONS: usize = 4;
+    let server = Server::start(&["--interval", "0"]);
+    let connections: Vec<_> = (0..CONNECTIONS)
+        .map(|_| raw::handshake(server.addr))
+        .collect();
+    // The counters fill the queues as fast as they can; they are full once they stop growing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = Vec::new();
+    let mut unchanged = 0;
+    while unchanged < 10 {
+        let queues = send_queues(server.addr.port());
+        let largest = queues.iter().copied().max().unwrap_or(0);
+        assert!(
+            largest <= BOUND,
+            "send queues of {queues:?} bytes, over {BOUND}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the send queues never settled: {queues:?}"
+        );
+        unchanged = if queues.len() == CONNECTIONS && queues == last {
+            unchanged + 1
+        } else {
+            0
+        };
+        last = queues;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Settled full, not merely slow to fill: a bound that was never reached proves nothing.
+    assert!(
+        last.iter().all(|&queue| queue > BOUND / 2),
+        "send queues of {last:?} bytes"
+    );
+    eprintln!("send queues of non-reading consumers: {last:?} bytes");
+    drop(connections);
+}
