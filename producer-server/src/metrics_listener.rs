@@ -4,18 +4,23 @@
 //! and it is plain HTTP (scrapers live on the operator's own network). It reads one request per
 //! connection, answers, and closes.
 
+use crate::connection_log::{ConnectionLog, Event};
 use crate::http::{self, PlainResponse, RequestKind};
 use crate::metrics::Metrics;
+use crate::pending::{Pending, Shed};
 use crate::runtime::{self, TcpListener, TcpStream};
 use crate::shutdown::ShutdownSignal;
-use crate::slots::Slots;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a scraper has to send its request.
-const REQUEST_LIMIT: Duration = Duration::from_secs(10);
+/// How long a scraper has to send its request and read the answer. Prometheus and load balancers
+/// send theirs as soon as they connect; a longer limit only lets idle connections keep their
+/// place.
+const REQUEST_LIMIT: Duration = Duration::from_secs(2);
 
 /// Requests served at once: scrapers and health checks are few; more is someone misbehaving.
+/// Past it the oldest is shed, as on the main port (see [`crate::pending`]): a health check
+/// answers within milliseconds of arriving, so it is never the oldest for long, while
+/// connections opened and left idle to fill the slots are.
 const MAX_PENDING: usize = 64;
 
 /// The `Content-Type` of the metrics: what prometheus-client writes, which Prometheus reads.
@@ -24,24 +29,38 @@ const METRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 /// Answers requests on `listener` for as long as the process runs; once `shutdown` is given,
 /// `/healthz` says 503, so that a load balancer sends no one new during the goodbye.
 pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: ShutdownSignal) {
-    let pending = Arc::new(Slots::new(MAX_PENDING));
+    let pending = Pending::new(MAX_PENDING);
+    // A budget of its own: a flood of this port must not silence the main port's lines.
+    let log = ConnectionLog::new();
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(error) => {
                 log::warn!("metrics listener: accepting failed: {error}");
                 runtime::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        // Registered here, not in the task: arrival order is what decides who is shed.
+        let ticket = pending.register();
         let metrics = metrics.clone();
-        let pending = Arc::clone(&pending);
         let shutdown = shutdown.clone();
+        let log = log.clone();
         runtime::spawn(async move {
-            // Past the bound the connection is dropped unanswered: no work for a flood.
-            if let Some(_slot) = pending.take() {
-                runtime::timeout(REQUEST_LIMIT, answer(stream, &metrics, &shutdown)).await;
-            }
+            let answered = runtime::timeout(REQUEST_LIMIT, answer(stream, &metrics, &shutdown));
+            let why = match ticket.unless_shed(answered).await {
+                Ok(Some(())) => return,
+                Ok(None) => format!("no request answered within {REQUEST_LIMIT:?}"),
+                Err(Shed::Full(max)) => {
+                    format!("shed as the oldest of {max} unanswered requests to make room")
+                }
+                Err(Shed::NoDescriptors) => "shed for want of descriptors".to_string(),
+            };
+            log.write(
+                peer.ip(),
+                Event::Dropped,
+                format_args!("{peer}: metrics listener: dropped: {why}"),
+            );
         });
     }
 }

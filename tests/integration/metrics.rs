@@ -3,7 +3,7 @@ use integration_tests::ws::WsClient;
 use integration_tests::{http, python, run_client, Server};
 use serde_json::Value;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -151,4 +151,36 @@ fn tls_refusals_are_counted_by_reason() {
     let not_tls = "prodcon_handshakes_refused_total{reason=not_tls}";
     assert_eq!(sample(&samples, not_tls), 1.0, "{samples}");
     assert_eq!(sample(&samples, "prodcon_connections_accepted_total"), 2.0);
+}
+
+/// Connections that send half a request and wait cannot keep `/healthz` from answering: past
+/// the listener's 64 places the oldest of them is shed, and each health check gets 200 at once.
+#[test]
+fn health_checks_are_answered_beside_more_idle_connections_than_places() {
+    let server = Server::start(&["--interval", "1h", "--metrics", "127.0.0.1:0"]);
+    let metrics = server
+        .metrics
+        .expect("the server printed its metrics address");
+    // More than the 64 places, each holding its place as a slow client would.
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut stream = TcpStream::connect(metrics).unwrap();
+            stream.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+            stream
+        })
+        .collect();
+    // Several checks, so that the later ones come after every idle connection was accepted;
+    // each within less than the 2 s after which an idle connection gives its place up anyway.
+    let within = Duration::from_millis(1500);
+    for _ in 0..5 {
+        let started = Instant::now();
+        let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        let health = http::try_exchange(metrics, request, within)
+            .unwrap_or_else(|e| panic!("no answer to /healthz: {e}"));
+        assert!(health.starts_with("HTTP/1.1 200 "), "{health:?}");
+        let took = started.elapsed();
+        assert!(took < within, "answered in {took:?}");
+    }
+    server.wait_for_log("metrics listener: dropped: shed as the oldest", LIMIT);
+    drop(idle);
 }
