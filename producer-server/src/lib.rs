@@ -56,6 +56,7 @@ pub mod connection;
 pub mod connection_log;
 pub mod deaf_peer;
 pub mod engine;
+pub mod fragments;
 pub mod handshake;
 pub mod http;
 pub mod listener;

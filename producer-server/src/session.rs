@@ -7,6 +7,7 @@
 //! runs dry, so a fast stream costs one system call per batch instead of one per message.
 
 use crate::deaf_peer::{self, DeafPeer};
+use crate::fragments::Fragmenting;
 use crate::mailbox::FrameSink;
 use crate::metrics::Metrics;
 use crate::queue::{End, Lending, Outbox, Outgoing};
@@ -152,7 +153,7 @@ where
         let started = Instant::now();
         let heard = AtomicU64::new(0);
         let mut writer = Writer {
-            sink: Some(Box::new(sink)),
+            sink: Some(Box::new(Fragmenting::new(sink))),
             format: config.format,
             sent: 0,
             ping_interval: config.ping_interval,

@@ -1,6 +1,10 @@
+use common::ServerFrame;
 use integration_tests::proc_stats::resident_kib;
 use integration_tests::raw;
+use integration_tests::ws::WsClient;
 use integration_tests::Server;
+use std::io::Write;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Waits until the resident memory of `pid` stops growing (two readings 300 ms apart within
@@ -109,4 +113,38 @@ fn the_kernel_holds_at_most_half_a_mebibyte_for_a_consumer_that_reads_nothing() 
     );
     eprintln!("send queues of non-reading consumers: {last:?} bytes");
     drop(connections);
+}
+
+#[test]
+fn a_long_message_leaves_no_buffer_behind_in_the_connections_it_went_to() {
+    const CONSUMERS: usize = 40;
+    let mut server = Server::start_with(&["--source", "stdin"], Stdio::piped(), "127.0.0.1:0");
+    let mut stdin = server.take_stdin().unwrap();
+    let mut consumers: Vec<WsClient> = (0..CONSUMERS)
+        .map(|_| WsClient::connect(&server.url, &["prodcon.v1"]).unwrap())
+        .collect();
+    let before = settled_rss(server.pid());
+    // Control characters: 6 bytes each once escaped, a frame of 6 MB for every consumer.
+    let line = "\u{1}".repeat(1_000_000);
+    writeln!(stdin, "{line}\nafter").unwrap();
+    for (i, consumer) in consumers.iter_mut().enumerate() {
+        let texts = consumer.texts(2, Duration::from_secs(30));
+        let data: Vec<String> = texts
+            .iter()
+            .map(|text| match ServerFrame::decode(text) {
+                Ok(ServerFrame::Message(envelope)) => envelope.data,
+                other => panic!("consumer {i}: not a message: {other:?}"),
+            })
+            .collect();
+        assert!(data[0] == line, "consumer {i}: the long line came altered");
+        assert_eq!(data[1], "after", "consumer {i}");
+    }
+    let after = settled_rss(server.pid());
+    eprintln!("{CONSUMERS} consumers sent a 6 MB frame: {before} -> {after} KiB");
+    // The message itself stays, in history, in both formats (7 MB); a buffer of its size kept by
+    // every connection would be 240 MB.
+    assert!(
+        after < before + 32 * 1024,
+        "the server grew from {before} to {after} KiB"
+    );
 }
