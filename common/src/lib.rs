@@ -31,5 +31,7 @@ pub use frame::{
     encode_message, encode_message_into, DecodeError, Envelope, FrameRef, LostRange, ServerFrame,
 };
 pub use plural::count;
-pub use printable::{printable, printable_bytes, Printable};
+pub use printable::{
+    escaped, printable, printable_bytes, shows_as_is, unsafe_in_a_line, Escaped, Printable,
+};
 pub use subprotocol::Format;

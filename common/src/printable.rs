@@ -30,19 +30,54 @@ pub fn printable_bytes(bytes: &[u8]) -> String {
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use fmt::Write;
-        for (shown, c) in self.0.chars().enumerate() {
-            if shown == MAX_SHOWN {
-                return f.write_char('…');
-            }
-            if is_escaped(c) {
-                write!(f, "{}", c.escape_default())?;
-            } else {
-                f.write_char(c)?;
-            }
-        }
-        Ok(())
+        write_escaped(f, self.0, MAX_SHOWN)
     }
+}
+
+/// Text a server sent as data, shown whole as [`Printable`] shows text: see [`escaped`].
+#[derive(Debug, Clone, Copy)]
+pub struct Escaped<'a>(pub &'a str);
+
+/// `text` escaped as [`printable`] escapes it, but whole: for data, which is the output itself
+/// rather than a message about it, so that a message printed stays one line of the terminal.
+pub fn escaped(text: &str) -> Escaped<'_> {
+    Escaped(text)
+}
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_escaped(f, self.0, usize::MAX)
+    }
+}
+
+/// Whether `text` can be a line of output as it is: nothing in it moves a terminal's cursor,
+/// breaks the line or hides text. Most data is printable ASCII, checked a byte at a time.
+pub fn shows_as_is(text: &str) -> bool {
+    let plain_ascii = |b: &u8| (0x20..0x7f).contains(b) || *b == b'\t';
+    text.as_bytes().iter().all(plain_ascii) || !text.chars().any(unsafe_in_a_line)
+}
+
+/// Whether `c`, raw in a line of output, could move a terminal's cursor, break the line or hide
+/// text: whatever [`printable`] escapes but the backslash and the tab, so that data holding
+/// those alone is printed exactly.
+pub fn unsafe_in_a_line(c: char) -> bool {
+    c != '\\' && c != '\t' && is_escaped(c)
+}
+
+/// Writes `text`, escaped, cut after `most` characters with `…`.
+fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str, most: usize) -> fmt::Result {
+    use fmt::Write;
+    for (shown, c) in text.chars().enumerate() {
+        if shown == most {
+            return f.write_char('…');
+        }
+        if is_escaped(c) {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether `c` is shown as an escape; the backslash is, so that an escape in the text cannot
@@ -119,7 +154,40 @@ mod tests {
             )
     }
 
+    #[test]
+    fn data_shows_as_is_unless_it_could_move_the_cursor_break_the_line_or_hide_text() {
+        for text in ["42", "a\tb", r"C:\dir", "é€ 😀", ""] {
+            assert!(shows_as_is(text), "{text:?}");
+        }
+        for text in [
+            "a\nb",
+            "\r",
+            "\u{1b}[2J",
+            "\u{7f}",
+            "\u{9b}",
+            "a\u{2028}",
+            "\u{200f}",
+        ] {
+            assert!(!shows_as_is(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn escaped_data_is_whole() {
+        let long = format!("{}\n", "x".repeat(MAX_SHOWN * 2));
+        assert_eq!(
+            escaped(&long).to_string(),
+            format!("{}\\n", "x".repeat(MAX_SHOWN * 2))
+        );
+    }
+
     proptest! {
+        #[test]
+        fn what_shows_as_is_or_escaped_is_one_safe_line(text in any::<String>()) {
+            let shown = if shows_as_is(&text) { text.clone() } else { escaped(&text).to_string() };
+            prop_assert!(!shown.chars().any(|c| c != '\t' && breaks_or_hides(c)));
+        }
+
         #[test]
         fn never_a_control_separator_or_format_character_and_bounded(text in any::<String>()) {
             let shown = printable(&text).to_string();

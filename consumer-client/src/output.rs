@@ -1,7 +1,13 @@
 //! Printing messages: one line each, written in batches and flushed whenever the stream pauses,
 //! so that a pipe sees each message promptly and a fast stream costs few system calls.
+//!
+//! A message is one line, and nothing in it reaches the terminal raw that could move the
+//! cursor, break the line or hide text: data holding such a character is printed escaped
+//! (`\u{1b}`, `\n`, as the client's messages about a server are), and a `--json` line holds it
+//! as a JSON escape (`\u001b`), which means the same to a JSON reader: `--json` is the output
+//! that keeps every message exactly.
 
-use common::{Envelope, Format};
+use common::{escaped, shows_as_is, unsafe_in_a_line, Envelope, Format};
 use std::io::{self, BufWriter, Write};
 
 /// Where messages go, and in what form.
@@ -29,19 +35,38 @@ impl<W: Write> Printer<W> {
     pub fn print(&mut self, format: Format, text: &str, data: Option<&str>) -> io::Result<()> {
         match (self.json, format, data) {
             (false, _, Some(data)) => self.line(data),
-            (false, _, None) | (true, Format::JsonV1, _) => self.line(text),
+            (false, _, None) => self.line(text),
+            (true, Format::JsonV1, _) => self.json_line(text),
             (true, Format::Plain, _) => {
                 // A plain server sends bare data: number it in arrival order, stamp it on arrival.
                 self.plain_count += 1;
                 let envelope = Envelope::now(self.plain_count, text.to_string());
-                self.line(&envelope.encode())
+                self.json_line(&envelope.encode())
             }
+        }
+    }
+
+    /// Writes `text` and a line ending, escaped if it must be.
+    fn line(&mut self, text: &str) -> io::Result<()> {
+        if shows_as_is(text) {
+            self.raw_line(text)
+        } else {
+            writeln!(self.out, "{}", escaped(text))
+        }
+    }
+
+    /// Writes the JSON text `json` as one line, with JSON escapes if it must have them.
+    fn json_line(&mut self, json: &str) -> io::Result<()> {
+        if shows_as_is(json) {
+            self.raw_line(json)
+        } else {
+            self.raw_line(&json_escaped(json))
         }
     }
 
     /// Writes `text` and a line ending: two copies into the buffer, no formatting machinery,
     /// since messages come by the million.
-    fn line(&mut self, text: &str) -> io::Result<()> {
+    fn raw_line(&mut self, text: &str) -> io::Result<()> {
         self.out.write_all(text.as_bytes())?;
         self.out.write_all(b"\n")
     }
@@ -56,6 +81,29 @@ impl<W: Write> Printer<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// `json` rewritten compactly, each character that could move the cursor, break the line or
+/// hide text written as a JSON escape. Compact, a line break can only be in a string, where
+/// serde escapes it, as it escapes the other C0 controls; what is left (DEL, C1 controls,
+/// separators and format characters) serde writes raw, and only a string can hold it. Text that
+/// is not JSON, which a decoded frame cannot be, is escaped as data is.
+fn json_escaped(json: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return escaped(json).to_string();
+    };
+    let mut line = String::with_capacity(json.len() + 16);
+    let mut units = [0u16; 2];
+    for c in value.to_string().chars() {
+        if unsafe_in_a_line(c) {
+            for unit in c.encode_utf16(&mut units) {
+                line.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            line.push(c);
+        }
+    }
+    line
 }
 
 #[cfg(test)]
@@ -84,6 +132,47 @@ mod tests {
             printed(false, &[(Format::Plain, "1"), (Format::Plain, "2")]),
             "1\n2\n"
         );
+    }
+
+    #[test]
+    fn data_that_could_drive_the_terminal_is_one_escaped_line() {
+        let frame = r#"{"seq":7,"time":1,"data":"a\u001b[2J\r\nb\u2028\t\\"}"#;
+        assert_eq!(
+            printed(false, &[(Format::JsonV1, frame)]),
+            "a\\u{1b}[2J\\r\\nb\\u{2028}\\t\\\\\n"
+        );
+        assert_eq!(
+            printed(false, &[(Format::Plain, "a\nb"), (Format::Plain, "c\td\\")]),
+            "a\\nb\nc\td\\\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_hold_such_characters_as_json_escapes() {
+        let data = "x\u{7f}\u{9b}\u{2028}\u{e0001}\u{1b}\ny";
+        let frames = [
+            format!(
+                r#"{{"seq":7,"time":1,"data":{}}}"#,
+                serde_json::to_string(data).unwrap()
+            ),
+            // Line breaks between the tokens are whitespace to JSON, and go.
+            format!(
+                "{{\n\"seq\":7,\r\n\"time\":1,\"data\":{}}}",
+                serde_json::to_string(data).unwrap()
+            ),
+        ];
+        for frame in &frames {
+            for (format, text) in [(Format::JsonV1, frame.as_str()), (Format::Plain, data)] {
+                let line = printed(true, &[(format, text)]);
+                assert_eq!(line.matches('\n').count(), 1, "{line:?}");
+                assert!(shows_as_is(line.trim_end()), "{line:?}");
+                let ServerFrame::Message(envelope) = ServerFrame::decode(line.trim_end()).unwrap()
+                else {
+                    panic!("not an envelope: {line}");
+                };
+                assert_eq!(envelope.data, data);
+            }
+        }
     }
 
     #[test]

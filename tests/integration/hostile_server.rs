@@ -262,6 +262,40 @@ fn a_close_reason_reaches_the_terminal_escaped() {
     one_clean_line(&run.stderr);
 }
 
+#[test]
+fn data_reaches_the_terminal_one_escaped_line_a_message() {
+    let url = scripted_server(|mut stream| {
+        accept_upgrade(&mut stream);
+        for (seq, data) in [(1, TERMINAL_TRICKS), (2, "ok")] {
+            let data = serde_json::to_string(data).unwrap();
+            let envelope = format!(r#"{{"seq":{seq},"time":1,"data":{data}}}"#);
+            let _ = stream.write_all(&FrameSpec::server(1).encode(envelope.as_bytes()));
+        }
+        hold(stream);
+    });
+    for extra in [None, Some("--json")] {
+        let mut args = vec![url.as_str(), "--count", "2"];
+        args.extend(extra);
+        let run = run_client(&args, LIMIT);
+        assert!(run.status.success(), "{run:?}");
+        let lines = run.lines();
+        assert_eq!(lines.len(), 2, "{extra:?}: {:?}", run.stdout);
+        assert!(
+            !run.stdout.chars().any(|c| c.is_control() && c != '\n'),
+            "{extra:?}: a control character reached stdout: {:?}",
+            run.stdout
+        );
+        match extra {
+            None => assert_eq!(lines[1], "ok"),
+            // Still the server's data, to a JSON reader.
+            Some(_) => {
+                let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+                assert_eq!(first["data"], TERMINAL_TRICKS);
+            }
+        }
+    }
+}
+
 /// Set once the flooding server has accepted the client: memory is measured from then on.
 static FLOODING: AtomicBool = AtomicBool::new(false);
 
