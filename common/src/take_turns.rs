@@ -28,6 +28,8 @@ pub struct TakeTurns<S> {
     inner: S,
     /// Bytes read since a read last waited.
     this_turn: usize,
+    /// Whether the last read waited to let others run, rather than for bytes.
+    gave_way: bool,
 }
 
 impl<S> TakeTurns<S> {
@@ -36,12 +38,15 @@ impl<S> TakeTurns<S> {
         TakeTurns {
             inner,
             this_turn: 0,
+            gave_way: false,
         }
     }
 
-    /// The socket.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
+    /// Whether the last read waited only to let other tasks run: bytes are ready, and the task
+    /// is already woken. A reader that treats a wait as the socket running dry (consumer-client
+    /// flushes its output and may pause) must not take this one for it.
+    pub fn gave_way(&self) -> bool {
+        self.gave_way
     }
 }
 
@@ -52,7 +57,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for TakeTurns<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.this_turn >= TURN {
+        this.gave_way = this.this_turn >= TURN;
+        if this.gave_way {
             this.this_turn = 0;
             cx.waker().wake_by_ref();
             return Poll::Pending;
@@ -149,6 +155,8 @@ mod tests {
         let mut turns = Vec::new();
         for _ in 0..20 {
             turns.push(read_until_wait(&mut socket, &mut cx));
+            let had_bytes = socket.inner.ready > 0;
+            assert_eq!(socket.gave_way(), had_bytes, "{turns:?}");
         }
         // A read of 1,000 bytes may end a turn past TURN: each turn is TURN and under 1,000 more.
         let full: Vec<_> = turns.iter().take_while(|&&n| n >= TURN).collect();

@@ -144,6 +144,11 @@ async fn next_frame<W: Write>(
             watchdog.frame();
             return Poll::Ready(Ok(next));
         }
+        if ws.get_ref().gave_way() {
+            // Not dry: the read let others run, and this task is woken to read on. Only the
+            // watchdog is asked, for a server that floods frames and never completes a message.
+            return watchdog.poll_expired(cx).map(Err);
+        }
         if pacer.drained() {
             watchdog.drained();
             if let Err(error) = printer.flush() {

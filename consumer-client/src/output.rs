@@ -83,24 +83,22 @@ impl<W: Write> Printer<W> {
     }
 }
 
-/// `json` rewritten compactly, each character that could move the cursor, break the line or
-/// hide text written as a JSON escape. Compact, a line break can only be in a string, where
-/// serde escapes it, as it escapes the other C0 controls; what is left (DEL, C1 controls,
-/// separators and format characters) serde writes raw, and only a string can hold it. Text that
-/// is not JSON, which a decoded frame cannot be, is escaped as data is.
+/// `json`, each character that could move the cursor, break the line or hide text taken out,
+/// the rest kept as it is (the order of its keys too). JSON that decoded holds a raw line break
+/// only between tokens, as whitespace, which can go; every other such character (DEL, C1
+/// controls, separators, format characters) only in a string, where a JSON escape means the same.
 fn json_escaped(json: &str) -> String {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
-        return escaped(json).to_string();
-    };
     let mut line = String::with_capacity(json.len() + 16);
     let mut units = [0u16; 2];
-    for c in value.to_string().chars() {
-        if unsafe_in_a_line(c) {
-            for unit in c.encode_utf16(&mut units) {
-                line.push_str(&format!("\\u{unit:04x}"));
+    for c in json.chars() {
+        match c {
+            '\n' | '\r' => {}
+            c if unsafe_in_a_line(c) => {
+                for unit in c.encode_utf16(&mut units) {
+                    line.push_str(&format!("\\u{unit:04x}"));
+                }
             }
-        } else {
-            line.push(c);
+            c => line.push(c),
         }
     }
     line
@@ -165,6 +163,7 @@ mod tests {
             for (format, text) in [(Format::JsonV1, frame.as_str()), (Format::Plain, data)] {
                 let line = printed(true, &[(format, text)]);
                 assert_eq!(line.matches('\n').count(), 1, "{line:?}");
+                assert!(line.starts_with(r#"{"seq":"#), "{line:?}");
                 assert!(shows_as_is(line.trim_end()), "{line:?}");
                 let ServerFrame::Message(envelope) = ServerFrame::decode(line.trim_end()).unwrap()
                 else {

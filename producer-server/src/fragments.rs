@@ -12,8 +12,8 @@
 //! The rest of a message begun waits here, and goes out before anything else the sink is given:
 //! each `poll_ready`, `poll_flush` and `poll_close` sends it first, so whoever holds the sink
 //! (the session, or the hub writing into a lent half) keeps every message whole and in order.
-//! Control frames may go between fragments by the RFC, but a ping or a close waits for the end
-//! of the message as well: one rule, and no reader surprised.
+//! Control frames may go between fragments by the RFC: tungstenite's own answers to a client's
+//! ping or close may; the session's pings and its close wait for the end of the message.
 
 use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use async_tungstenite::tungstenite::protocol::frame::Frame;
@@ -48,11 +48,17 @@ impl<S: Sink<Message, Error = WsError> + Unpin> Fragmenting<S> {
     /// Sends the rest of the message begun, if any.
     fn poll_rest(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         while !self.rest.is_empty() {
-            ready!(self.inner.poll_ready_unpin(cx))?;
-            let part = self.rest.split_to(self.rest.len().min(FRAGMENT));
-            let last = self.rest.is_empty();
-            let frame = Frame::message(part, OpCode::Data(Data::Continue), last);
-            self.inner.start_send_unpin(Message::Frame(frame))?;
+            let sent = ready!(self.inner.poll_ready_unpin(cx)).and_then(|()| {
+                let part = self.rest.split_to(self.rest.len().min(FRAGMENT));
+                let last = self.rest.is_empty();
+                let frame = Frame::message(part, OpCode::Data(Data::Continue), last);
+                self.inner.start_send_unpin(Message::Frame(frame))
+            });
+            if let Err(error) = sent {
+                // A fragment is lost with the connection: nothing may follow it as if whole.
+                self.rest.clear();
+                return Poll::Ready(Err(error));
+            }
         }
         Poll::Ready(Ok(()))
     }

@@ -46,9 +46,10 @@ const MAX_SHED_OPEN: usize = 256;
 /// little of it.
 const WRITE_BUFFER: usize = 16 * 1024;
 
-/// The most a connection's write buffer may hold: a full buffer and the largest frame the server
-/// sends. Beyond it tungstenite keeps no more pongs; see [`crate::deaf_peer`] for the peer that
-/// keeps asking for them.
+/// The most a connection's write buffer may hold: a full buffer and the largest frame a message
+/// could make. The server writes no frame over [`crate::fragments::FRAGMENT`] and a header, so
+/// this is a limit never reached by what it sends; beyond it tungstenite keeps no more pongs: see
+/// [`crate::deaf_peer`] for the peer that keeps asking for them.
 const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + common::frame::MAX_FRAME_LEN + 16;
 
 /// Serves `listener` until `shutdown`, or until the broadcast stream over `engine` (from

@@ -329,7 +329,7 @@ fn entries_too_long_to_serve_are_skipped_and_every_other_reaches_live_and_resumi
     let entries: [&[u8]; 4] = [
         // Over what a connection's writer takes, plain or not.
         &vec![b'H'; 20 << 20],
-        // Short enough plain, but 18 MiB once escaped under prodcon.v1.
+        // Over the limit, and 18 MiB once escaped under prodcon.v1: more than a client takes.
         &vec![1; 3 << 20],
         // The longest served: 6 MiB escaped.
         longest.as_bytes(),
