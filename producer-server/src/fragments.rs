@@ -97,6 +97,39 @@ impl<S: Sink<Message, Error = WsError> + Unpin> Sink<Message> for Fragmenting<S>
     }
 }
 
+/// What a reader makes of `sent`: whole messages, checking that fragments follow the RFC.
+#[cfg(test)]
+pub(crate) fn joined(sent: &[Message]) -> Vec<String> {
+    let mut whole = Vec::new();
+    let mut begun: Option<Vec<u8>> = None;
+    for message in sent {
+        match message {
+            Message::Text(text) => {
+                assert!(begun.is_none(), "a message inside another");
+                assert!(text.len() <= FRAGMENT);
+                whole.push(text.to_string());
+            }
+            Message::Frame(frame) => {
+                let header = frame.header();
+                assert!(frame.payload().len() <= FRAGMENT);
+                match (header.opcode, begun.as_mut()) {
+                    (OpCode::Data(Data::Text), None) => begun = Some(Vec::new()),
+                    (OpCode::Data(Data::Continue), Some(_)) => {}
+                    other => panic!("out of place: {other:?}"),
+                }
+                let bytes = begun.as_mut().expect("begun");
+                bytes.extend_from_slice(frame.payload());
+                if header.is_final {
+                    whole.push(String::from_utf8(begun.take().unwrap()).unwrap());
+                }
+            }
+            other => panic!("not sent here: {other:?}"),
+        }
+    }
+    assert!(begun.is_none(), "a message left unfinished");
+    whole
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,38 +170,6 @@ mod tests {
         }
     }
 
-    /// What a reader makes of `sent`: whole messages, checking that fragments follow the RFC.
-    fn messages(sent: &[Message]) -> Vec<String> {
-        let mut whole = Vec::new();
-        let mut begun: Option<Vec<u8>> = None;
-        for message in sent {
-            match message {
-                Message::Text(text) => {
-                    assert!(begun.is_none(), "a message inside another");
-                    assert!(text.len() <= FRAGMENT);
-                    whole.push(text.to_string());
-                }
-                Message::Frame(frame) => {
-                    let header = frame.header();
-                    assert!(frame.payload().len() <= FRAGMENT);
-                    match (header.opcode, begun.as_mut()) {
-                        (OpCode::Data(Data::Text), None) => begun = Some(Vec::new()),
-                        (OpCode::Data(Data::Continue), Some(_)) => {}
-                        other => panic!("out of place: {other:?}"),
-                    }
-                    let bytes = begun.as_mut().expect("begun");
-                    bytes.extend_from_slice(frame.payload());
-                    if header.is_final {
-                        whole.push(String::from_utf8(begun.take().unwrap()).unwrap());
-                    }
-                }
-                other => panic!("not sent here: {other:?}"),
-            }
-        }
-        assert!(begun.is_none(), "a message left unfinished");
-        whole
-    }
-
     /// Sends each of `texts` through `sink` as a writer would, then flushes; false if the
     /// sink had no room at some point.
     fn send_all(sink: &mut Fragmenting<Socket>, texts: &[String]) -> bool {
@@ -196,7 +197,7 @@ mod tests {
         .into();
         let mut sink = Fragmenting::new(Socket::default());
         assert!(send_all(&mut sink, &texts));
-        assert_eq!(messages(&sink.inner.sent), texts);
+        assert_eq!(joined(&sink.inner.sent), texts);
         // 10 bytes, 32 KiB of "é" in 2, 16 KiB whole, 16 KiB + 1 in 2, "d", 144 KiB + 21 in 10.
         assert_eq!(sink.inner.sent.len(), 1 + 2 + 1 + 2 + 1 + 10);
     }
@@ -221,6 +222,6 @@ mod tests {
         }
         sink.inner.room = None;
         assert!(send_all(&mut sink, &texts[1..]));
-        assert_eq!(messages(&sink.inner.sent), texts);
+        assert_eq!(joined(&sink.inner.sent), texts);
     }
 }

@@ -481,6 +481,7 @@ fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fragments::{joined, Fragmenting, FRAGMENT};
     use futures::task::{waker, ArcWake};
     use std::pin::Pin;
     use std::sync::atomic::AtomicUsize;
@@ -714,6 +715,76 @@ mod tests {
         assert!(session.poll().is_pending());
         assert_eq!(deliver(&sender, &messages(7, 8)), 2);
         assert_eq!(socket.sent(), [1, 2, 3, 7, 8]);
+    }
+
+    /// A sending half that keeps every frame it is sent, and takes `room` more.
+    #[derive(Clone, Default)]
+    struct Frames {
+        sent: Arc<Mutex<Vec<Message>>>,
+        room: Arc<AtomicUsize>,
+    }
+
+    impl Sink<Message> for Frames {
+        type Error = WsError;
+
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            if self.room.load(Ordering::SeqCst) == 0 {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+            self.room.fetch_sub(1, Ordering::SeqCst);
+            self.sent.lock().unwrap().push(item);
+            Ok(())
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_long_message_the_hub_begins_the_session_finishes_before_anything_else() {
+        let (sender, receiver) = mailbox(nz(8));
+        let socket = Frames::default();
+        socket.room.store(usize::MAX, Ordering::SeqCst);
+        let mut session = Session {
+            mailbox: receiver,
+            task: Arc::default(),
+            sink: Some(Box::new(Fragmenting::new(socket.clone()))),
+        };
+        assert!(session.poll().is_pending(), "lent");
+        let long = "x".repeat(5 * FRAGMENT);
+        let mut all = vec![Published::now(1, long.clone().into())];
+        all.extend(messages(2, 3));
+        // Room for the first fragment and two more: the socket fills mid-message.
+        socket.room.store(3, Ordering::SeqCst);
+        assert_eq!(deliver(&sender, &all), 3);
+        assert_eq!(socket.sent.lock().unwrap().len(), 3, "fragments of 1 only");
+        assert_eq!(session.task.woken(), 1, "handed back");
+
+        socket.room.store(usize::MAX, Ordering::SeqCst);
+        let Poll::Ready(Woken::Frame(Some(frame))) = session.poll() else {
+            panic!("the next frame");
+        };
+        // The session writes what it takes, as its writer does: the rest of 1 goes first.
+        let mut sink = session.sink.take().expect("back before any frame");
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        for frame in std::iter::once(frame).chain(std::iter::from_fn(|| session.mailbox.try_recv()))
+        {
+            assert!(sink.poll_ready_unpin(&mut cx).is_ready());
+            sink.start_send_unpin(Message::Text(frame)).unwrap();
+        }
+        assert!(sink.poll_flush_unpin(&mut cx).is_ready());
+        let sent = socket.sent.lock().unwrap();
+        assert_eq!(joined(&sent), [long, "2".into(), "3".into()]);
     }
 
     #[test]
