@@ -150,10 +150,12 @@ async fn next_frame<W: Write>(
             return watchdog.poll_expired(cx).map(Err);
         }
         if pacer.drained() {
-            watchdog.drained();
             if let Err(error) = printer.flush() {
                 return Poll::Ready(Err(ClientError::Output(error)));
             }
+            // After the flush: the time it waited for a reader of the output is not the
+            // server's silence (nothing was read from the server meanwhile).
+            watchdog.drained();
             // Sets the pause's timer, if one started.
             let _ = pacer.poll_resume(cx);
         }

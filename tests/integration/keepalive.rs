@@ -1,9 +1,12 @@
+use integration_tests::binaries::binary;
 use integration_tests::process::RunningClient;
 use integration_tests::raw;
 use integration_tests::ws::WsClient;
 use integration_tests::Server;
-use std::io::{ErrorKind, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,5 +123,59 @@ fn without_reconnect_a_silent_server_is_an_error_naming_the_url() {
         run.stderr.contains(&url) && run.stderr.contains("went silent"),
         "{}",
         run.stderr
+    );
+}
+
+/// Pipe capacity of the client's output: the smallest Linux gives, so that a few hundred lines
+/// fill it.
+const SMALL_PIPE: libc::c_int = 4096;
+
+#[test]
+fn a_reader_that_stops_reading_the_output_is_not_taken_for_a_silent_server() {
+    // A message every 5 ms, as JSON lines of some 60 bytes: the pipe fills within a second, and
+    // the client then waits on its output, not on the server, which goes on sending.
+    let server = Server::start(&["--interval", "5ms"]);
+    let count = 600;
+    let mut client = Command::new(binary("consumer-client"))
+        .args([
+            server.url.as_str(),
+            "--json",
+            "--count",
+            &count.to_string(),
+            "--silence-timeout",
+            "1s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("consumer-client starts");
+    let stdout = client.stdout.take().expect("stdout is piped");
+    // SAFETY: fcntl on a descriptor this process owns, with an integer argument.
+    let resized = unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_SETPIPE_SZ, SMALL_PIPE) };
+    assert!(resized >= SMALL_PIPE, "F_SETPIPE_SZ failed");
+    // The reader looks away for three times the silence limit, as a terminal held by Ctrl-S or
+    // a pager does: this pause is what the test is about, not a wait for something to happen.
+    std::thread::sleep(Duration::from_secs(3));
+    let seqs: Vec<u64> = BufReader::new(stdout)
+        .lines()
+        .map(|line| {
+            let line = line.unwrap();
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            value["seq"].as_u64().unwrap()
+        })
+        .collect();
+    let status = harness::process::wait_for(&mut client, LIMIT);
+    let mut stderr = String::new();
+    let _ = client.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert!(
+        seqs.iter().copied().eq(1..=count),
+        "every message once, in order: got {} lines, the last {:?}; stderr: {stderr}",
+        seqs.len(),
+        seqs.last()
+    );
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "{status:?}; stderr: {stderr}"
     );
 }
