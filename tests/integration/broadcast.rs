@@ -322,3 +322,37 @@ fn a_lone_consumer_of_a_big_input_is_never_too_slow() {
     assert_numbered_lines(&run, 5000);
     assert!(server.wait_exit(LIMIT).success());
 }
+
+#[test]
+fn a_line_of_invalid_utf8_that_outgrows_a_message_once_replaced_comes_whole_in_several() {
+    let (mut server, mut stdin, clients) = stdin_server_with_consumers(&[], 1, &["--json"]);
+    // 600 KiB of bytes that are not UTF-8: each is sent as U+FFFD, three bytes, 1.8 MB in all,
+    // past the 1 MiB a message may hold.
+    let invalid = 600 * 1024;
+    stdin.write_all(&vec![0xff; invalid]).unwrap();
+    stdin.write_all(b"\nafter\n").unwrap();
+    drop(stdin);
+    let run = clients.into_iter().next().unwrap().finish(LIMIT);
+    assert!(run.status.success(), "{}", run.stderr);
+    let data: Vec<String> = run
+        .lines()
+        .iter()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value["data"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let largest = data.iter().map(String::len).max().unwrap_or(0);
+    assert!(
+        largest <= producer_server::message::MAX_DATA_LEN,
+        "a message of {largest} bytes"
+    );
+    assert!(data.len() >= 4, "{} messages", data.len());
+    assert_eq!(data[0], "1");
+    assert_eq!(data[data.len() - 1], "after");
+    assert!(
+        data[1..data.len() - 1].concat() == "\u{fffd}".repeat(invalid),
+        "the line's pieces do not make it whole"
+    );
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+}

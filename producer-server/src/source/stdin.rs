@@ -2,8 +2,9 @@
 //!
 //! The line ending (`\n`, or `\r\n`) is not part of the message. WebSocket text must be UTF-8, so
 //! a line that is not valid UTF-8 is sent with each invalid byte sequence replaced by U+FFFD, and
-//! a warning names the line. A line longer than [`MAX_LINE_LEN`] is sent as several messages of at
-//! most that length, cut between characters, also with a warning. Nothing is dropped.
+//! a warning names the line. A line longer than [`MAX_LINE_LEN`] (or that outgrows it once its
+//! invalid bytes are replaced) is sent as several messages of at most that length, cut between
+//! characters, also with a warning. Nothing is dropped.
 
 use crate::runtime;
 use crate::shared_texts::{is_continuation, TextBuffer};
@@ -116,13 +117,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             // An incomplete line has no ending to take off.
             bytes.truncate(without_ending(bytes).len());
             if complete && bytes.len() <= MAX_LINE_LEN {
-                let message = text(self.line, bytes);
-                self.line += 1;
+                let (message, rest) = text(self.line, bytes);
                 if bytes.capacity() >= KEPT_BUFFER {
                     *bytes = Vec::new();
                 } else {
                     bytes.clear();
                 }
+                self.keep_first(self.line, rest);
+                self.line += 1;
                 return Some(message);
             }
             let mut bytes = std::mem::take(&mut self.line_buffer);
@@ -140,7 +142,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     /// line of those taken together, or the first of those the input's buffer holds.
     fn ready_message(&mut self) -> Option<Utf8Bytes> {
         if let Some((line, piece)) = self.pieces.pop_front() {
-            return Some(text(line, &piece));
+            let (message, rest) = text(line, &piece);
+            self.keep_first(line, rest);
+            return Some(message);
         }
         if let Some(message) = self.cut_taken_line() {
             return Some(message);
@@ -177,13 +181,22 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let end = memchr::memchr(b'\n', rest)?;
         let line = without_ending(&rest[..=end]);
         let start = self.cut;
-        let message = self
-            .taken
-            .text(start..start + line.len())
-            .unwrap_or_else(|| text(self.line, line));
+        let (message, rest) = match self.taken.text(start..start + line.len()) {
+            Some(message) => (message, None),
+            None => text(self.line, line),
+        };
+        self.keep_first(self.line, rest);
         self.line += 1;
         self.cut = start + end + 1;
         Some(message)
+    }
+
+    /// Puts `rest`, what of line `line` did not fit in the message just made of it, first among
+    /// the pieces to send.
+    fn keep_first(&mut self, line: u64, rest: Option<String>) {
+        if let Some(rest) = rest {
+            self.pieces.push_front((line, rest.into_bytes()));
+        }
     }
 
     /// Moves the leading pieces of `bytes` that reach [`MAX_LINE_LEN`] to `self.pieces`, each cut
@@ -217,17 +230,36 @@ fn without_ending(line: &[u8]) -> &[u8] {
     }
 }
 
-/// The text of a message from line number `line`, its invalid UTF-8 replaced and warned about.
-fn text(line: u64, bytes: &[u8]) -> Utf8Bytes {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Utf8Bytes::from(text),
+/// The text of a message from line number `line`, its invalid UTF-8 replaced and warned about,
+/// and what of it does not fit in one message, if anything: U+FFFD takes three bytes, so a
+/// piece of [`MAX_LINE_LEN`] bytes with invalid ones in it can outgrow a message (its rest, valid
+/// by then, may still be over the limit, and is cut again when it comes here in turn).
+fn text(line: u64, bytes: &[u8]) -> (Utf8Bytes, Option<String>) {
+    let mut text = match std::str::from_utf8(bytes) {
+        Ok(text) if text.len() <= MAX_LINE_LEN => return (Utf8Bytes::from(text), None),
+        Ok(text) => text.to_owned(),
         Err(_) => {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let longer = if text.len() > MAX_LINE_LEN {
+                format!("; {MAX_LINE_LEN} bytes or more once replaced: sent as several messages")
+            } else {
+                String::new()
+            };
             log::warn!(
-                "line {line} of standard input is not valid UTF-8: invalid bytes sent as U+FFFD"
+                "line {line} of standard input is not valid UTF-8: invalid bytes sent as U+FFFD{longer}"
             );
-            Utf8Bytes::from(String::from_utf8_lossy(bytes).into_owned())
+            text
         }
+    };
+    if text.len() <= MAX_LINE_LEN {
+        return (Utf8Bytes::from(text), None);
     }
+    let mut end = MAX_LINE_LEN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let rest = text.split_off(end);
+    (Utf8Bytes::from(text), Some(rest))
 }
 
 #[cfg(test)]
@@ -300,9 +332,37 @@ mod tests {
         line.extend_from_slice("a".repeat(MAX_LINE_LEN - 2).as_bytes());
         line.extend_from_slice("é end\n".as_bytes());
         let messages = read(&line);
-        assert_eq!(messages.len(), 2);
+        assert!(messages.iter().all(|message| message.len() <= MAX_LINE_LEN));
         assert!(messages[0].starts_with('\u{fffd}') && !messages[0].ends_with('\u{fffd}'));
-        assert_eq!(messages[1], "é end");
+        assert_eq!(messages.last().unwrap(), "é end");
+        let whole = format!("\u{fffd}{}é end", "a".repeat(MAX_LINE_LEN - 2));
+        assert_eq!(messages.concat(), whole);
+    }
+
+    #[test]
+    fn a_line_whose_replacements_outgrow_a_message_is_sent_as_several() {
+        // 600 KiB of invalid bytes: each becomes U+FFFD, three bytes, 1.8 MB in all.
+        let mut input = vec![0xff; 600 * 1024];
+        input.extend_from_slice(b"\nnext\n");
+        let messages = read(&input);
+        assert!(messages.len() >= 3, "{} messages", messages.len());
+        assert!(messages.iter().all(|message| message.len() <= MAX_LINE_LEN));
+        let (last, line) = messages.split_last().unwrap();
+        assert_eq!(last, "next");
+        assert_eq!(line.concat(), "\u{fffd}".repeat(600 * 1024));
+    }
+
+    #[test]
+    fn a_piece_of_a_long_line_whose_replacements_outgrow_a_message_is_cut_again() {
+        // Over the limit in bytes: cut into pieces first, each then outgrowing a message.
+        let mut input = vec![0xfe; MAX_LINE_LEN + MAX_LINE_LEN / 2];
+        input.extend_from_slice(b"\n");
+        let messages = read(&input);
+        assert!(messages.iter().all(|message| message.len() <= MAX_LINE_LEN));
+        assert_eq!(
+            messages.concat(),
+            "\u{fffd}".repeat(MAX_LINE_LEN + MAX_LINE_LEN / 2)
+        );
     }
 
     #[test]
