@@ -6,8 +6,11 @@ use std::time::Duration;
 /// The first pause after a failure: short, so that a Redis restart costs consumers little.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 
-/// The longest pause: Redis back is noticed within this (and a half more at worst, none at best).
-const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// The longest pause: Redis back is noticed within this. Short, because while a following
+/// node waits, a publishing node that came back sooner may add entries faster than the stream
+/// keeps them (`--history`), and what is trimmed before the follower reads it is lost to its
+/// consumers; an attempt a second from a few nodes costs Redis nothing.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// Pauses that double from [`FIRST_PAUSE`] to [`MAX_PAUSE`], each cut by a random part of up to a
 /// half, so that the nodes of a stream do not all come back at the same instant.
