@@ -83,7 +83,8 @@ impl Target {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = uri.port_u16().unwrap_or(default_port);
+        let port =
+            port(&uri, default_port).map_err(|why| ClientError::BadUrl(format!("{url}: {why}")))?;
         Ok(Target {
             text: url.to_string(),
             uri,
@@ -109,6 +110,35 @@ impl Target {
         // `path` came from a valid URI and `query` is form-urlencoded: the result is valid too.
         parts.path_and_query = Some(path_and_query.parse().expect("a valid path and query"));
         Uri::from_parts(parts).expect("a valid URI")
+    }
+}
+
+/// The port `uri` names, or `default` when it names none.
+///
+/// Read from the URL's own text, because `Uri::port_u16` is `None` alike for no port and for
+/// one that is not a `u16`: `ws://host:99999/` would reach port 80 unnoticed.
+fn port(uri: &Uri, default: u16) -> Result<u16, String> {
+    let authority = uri.authority().map_or("", |authority| authority.as_str());
+    let host_and_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, after)| after);
+    let written = match host_and_port.strip_prefix('[') {
+        // An IPv6 address holds colons of its own: the port comes after its bracket.
+        Some(v6) => v6
+            .split_once(']')
+            .and_then(|(_, after)| after.strip_prefix(':')),
+        None => host_and_port.split_once(':').map(|(_, after)| after),
+    };
+    match written {
+        // RFC 3986 (3.2.3): an empty port is the scheme's default, as if there were no colon.
+        None | Some("") => Ok(default),
+        Some(text) => match text.parse::<u16>() {
+            // `parse` takes a leading `+`, which no URL port has.
+            Ok(port) if port != 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(port),
+            _ => Err(format!(
+                "the port {text} is not a number from 1 to 65535; write one such as ws://127.0.0.1:8765/"
+            )),
+        },
     }
 }
 
@@ -284,6 +314,38 @@ mod tests {
         assert_eq!((target.host.as_str(), target.port), ("::1", 80));
         let secure = Target::parse("wss://example.com/").unwrap();
         assert_eq!((secure.port, secure.is_secure()), (443, true));
+    }
+
+    #[test]
+    fn a_port_is_used_only_when_it_is_one() {
+        for (url, port) in [
+            ("ws://127.0.0.1:8765/", 8765),
+            ("ws://127.0.0.1:65535/", 65535),
+            ("ws://127.0.0.1:1/", 1),
+            ("ws://127.0.0.1:/", 80),
+            ("wss://[::1]:8443/", 8443),
+            ("wss://[::1]/", 443),
+            ("ws://user:secret@example.com/", 80),
+            ("ws://user:secret@example.com:81/", 81),
+        ] {
+            assert_eq!(Target::parse(url).map(|t| t.port).ok(), Some(port), "{url}");
+        }
+        for url in [
+            "ws://127.0.0.1:99999/",
+            "ws://127.0.0.1:65536/",
+            "ws://127.0.0.1:0/",
+            "ws://127.0.0.1:00/",
+            "ws://127.0.0.1:abc/",
+            "ws://[::1]:99999/",
+            "ws://user@127.0.0.1:99999/",
+            "wss://example.com:70000/",
+        ] {
+            let error = Target::parse(url).unwrap_err().to_string();
+            assert!(
+                error.starts_with(url) && error.contains("1 to 65535"),
+                "{url}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -53,6 +53,28 @@ fn client_rejects_bad_arguments_with_exit_code_2_in_one_line() {
     }
 }
 
+/// A port that is not one (over 65535, or 0) is a bad argument named in one line, refused
+/// before any connection: the client once went to the scheme's default port instead.
+#[test]
+fn a_url_with_a_port_out_of_range_is_refused_before_connecting() {
+    for url in [
+        "ws://127.0.0.1:99999/",
+        "ws://127.0.0.1:65536/",
+        "ws://127.0.0.1:0/",
+        "wss://127.0.0.1:99999/",
+    ] {
+        let run = run_client(&[url], LIMIT);
+        assert_eq!(run.status.code(), Some(2), "{url}: {run:?}");
+        let line = one_line(&run.stderr);
+        assert!(
+            line.starts_with("consumer-client: ") && line.contains(url),
+            "{url}: {line}"
+        );
+        assert!(!line.contains("cannot connect"), "{url}: {line}");
+        assert_eq!(run.stdout, "", "{url}");
+    }
+}
+
 /// wss:// is a URL like ws://, alone or among several: with nothing listening the client tries
 /// each and exits 1 naming the last, never 2 as for a bad argument.
 #[test]
