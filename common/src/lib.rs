@@ -11,16 +11,19 @@
 //! - [`cli`]: what both command lines share: the answer to a bad one, and durations.
 //! - [`take_turns`]: a socket whose reads take turns, so that a peer that floods cannot hold an
 //!   executor thread.
+//! - [`pem_file`]: a certificate or key file read up to a limit, so that `/dev/zero` is refused.
 //!
 //! Invariant: this crate knows no async runtime and does no I/O of its own, but for
 //! [`cli::parse_args`] writing the answer to a command line that does not parse; [`take_turns`]
-//! wraps a socket the caller opened. The rest is easy to test and fuzz.
+//! wraps a socket the caller opened, and [`pem_file`] reads a file the caller opened. The rest is
+//! easy to test and fuzz.
 #![deny(missing_docs)]
 
 mod canonical;
 pub mod cli;
 pub mod close;
 pub mod frame;
+pub mod pem_file;
 pub mod plural;
 pub mod printable;
 pub mod resume;

@@ -8,12 +8,14 @@
 
 use crate::error::ClientError;
 use crate::runtime::TcpStream;
+use common::pem_file;
 use futures::future::Either;
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{CertificateError, ClientConfig, Error as RustlsError, RootCertStore};
+use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -56,7 +58,15 @@ pub fn connector(ca: Option<&Path>) -> Result<TlsConnector, ClientError> {
 /// The PEM certificates in `file`.
 fn read_authorities(file: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
     let problem = |what: String| ClientError::Ca(format!("--ca {}: {what}", file.display()));
-    let bytes = std::fs::read(file).map_err(|error| problem(format!("cannot read it: {error}")))?;
+    let bytes = File::open(file)
+        .and_then(pem_file::read)
+        .map_err(|error| match error.kind() {
+            io::ErrorKind::FileTooLarge => problem(format!(
+                "larger than {}, far more than PEM certificate authorities hold; is it the right file?",
+                pem_file::MAX_LEN_TEXT
+            )),
+            _ => problem(format!("cannot read it: {error}")),
+        })?;
     let authorities = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| problem(format!("not valid PEM: {error}")))?;
@@ -153,6 +163,16 @@ mod tests {
             assert!(text.contains("--ca"), "{text}");
             assert!(!text.contains('{') && !text.contains('\n'), "{text}");
         }
+    }
+
+    #[test]
+    fn an_endless_ca_file_is_refused_not_read_whole() {
+        let Err(error) = connector(Some(Path::new("/dev/zero"))) else {
+            panic!("--ca /dev/zero must fail");
+        };
+        assert!(error
+            .to_string()
+            .starts_with("--ca /dev/zero: larger than 1 MiB"));
     }
 
     #[test]

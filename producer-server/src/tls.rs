@@ -4,10 +4,12 @@
 //! rustls with the ring provider: no OpenSSL to build or to link. Every problem with the files is
 //! found here, before the server listens, and said in one line naming the file.
 
+use common::pem_file;
 use futures_rustls::TlsAcceptor;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{Error as RustlsError, InconsistentKeys, ServerConfig};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,7 +68,7 @@ pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsFil
 
 /// The PEM certificates in `file`, in order.
 fn read_chain(file: &Path) -> Result<Vec<CertificateDer<'static>>, TlsFileError> {
-    let bytes = read(file)?;
+    let bytes = read(file, "certificate chain")?;
     let chain = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsFileError::new(file, not_pem(&e, "CERTIFICATE")))?;
@@ -81,7 +83,7 @@ fn read_chain(file: &Path) -> Result<Vec<CertificateDer<'static>>, TlsFileError>
 
 /// The first PEM private key in `file`.
 fn read_key(file: &Path) -> Result<PrivateKeyDer<'static>, TlsFileError> {
-    let bytes = read(file)?;
+    let bytes = read(file, "private key")?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|error| match error {
         pem::Error::NoItemsFound => TlsFileError::new(
             file,
@@ -91,14 +93,18 @@ fn read_key(file: &Path) -> Result<PrivateKeyDer<'static>, TlsFileError> {
     })
 }
 
-/// The whole of `file`, or why it cannot be read.
-fn read(file: &Path) -> Result<Vec<u8>, TlsFileError> {
-    std::fs::read(file).map_err(|error| {
+/// The whole of `file`, meant to hold a PEM `what`, or why it cannot be read.
+fn read(file: &Path, what: &str) -> Result<Vec<u8>, TlsFileError> {
+    File::open(file).and_then(pem_file::read).map_err(|error| {
         let problem = match error.kind() {
             std::io::ErrorKind::NotFound => "no such file".to_string(),
             std::io::ErrorKind::PermissionDenied => {
                 "permission denied: the server cannot read it".to_string()
             }
+            std::io::ErrorKind::FileTooLarge => format!(
+                "larger than {}, far more than a PEM {what} holds; is it the right file?",
+                pem_file::MAX_LEN_TEXT
+            ),
             _ => format!("cannot read it: {error}"),
         };
         TlsFileError::new(file, problem)
@@ -121,6 +127,19 @@ mod tests {
         };
         assert_eq!(error.file, Path::new("/nonexistent/cert.pem"));
         assert_eq!(error.to_string(), "/nonexistent/cert.pem: no such file");
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_not_read_whole() {
+        let Err(error) = acceptor(Path::new("/dev/zero"), Path::new("key.pem")) else {
+            panic!("/dev/zero must fail");
+        };
+        assert_eq!(error.file, Path::new("/dev/zero"));
+        assert!(
+            error.problem.starts_with("larger than 1 MiB")
+                && error.problem.contains("certificate chain"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -216,3 +216,62 @@ fn bad_certificate_or_key_files_are_one_line_naming_the_file() {
         assert!(out.stdout.is_empty(), "it must not listen: {problem}");
     }
 }
+
+/// How long a program may take to refuse an endless certificate, key or authority file: it reads
+/// at most 1 MiB of it, a matter of milliseconds. Short, because a program that read such a file
+/// whole would fill the machine's memory until killed.
+const QUICK: Duration = Duration::from_secs(5);
+
+/// A certificate or key file that never ends (`/dev/zero`) is refused at once, in one line naming
+/// it, exit 1, before listening: not read into memory without end.
+#[test]
+fn an_endless_certificate_or_key_file_is_refused_at_once() {
+    let pki = Pki::new();
+    let valid = pki.valid();
+    let endless = std::path::Path::new("/dev/zero");
+    for (cert, key) in [(endless, valid.key.as_path()), (&valid.cert, endless)] {
+        let started = Instant::now();
+        let mut server = harness::process::Guard::spawn(
+            Command::new(integration_tests::binaries::binary("producer-server"))
+                .args(["--addr", "127.0.0.1:0", "--tls-cert", arg(cert)])
+                .args(["--tls-key", arg(key)])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped()),
+        )
+        .unwrap();
+        // Killed when the guard goes, should it still be reading.
+        let status = server.wait(QUICK);
+        let took = started.elapsed();
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(1),
+            "{cert:?} {key:?}: still running after {took:?}, or not exit 1"
+        );
+        let mut stderr = String::new();
+        let pipe = server.child().stderr.as_mut().expect("stderr is piped");
+        pipe.read_to_string(&mut stderr).unwrap();
+        let line = one_line(&stderr);
+        // The limit, not "out of memory", which a capped address space would also give.
+        assert!(
+            line.contains("/dev/zero") && line.contains("1 MiB"),
+            "{line}"
+        );
+        let mut stdout = String::new();
+        let pipe = server.child().stdout.as_mut().expect("stdout is piped");
+        pipe.read_to_string(&mut stdout).unwrap();
+        assert_eq!(stdout, "", "it must not listen");
+    }
+}
+
+/// consumer-client with `--ca /dev/zero` stops at once, in one line naming the file, exit 1.
+#[test]
+fn an_endless_ca_file_is_refused_at_once() {
+    let run = run_client(&["wss://127.0.0.1:1/", "--ca", "/dev/zero"], QUICK);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let line = one_line(&run.stderr);
+    assert!(
+        line.contains("--ca /dev/zero") && line.contains("1 MiB"),
+        "{line}"
+    );
+    assert!(!line.contains("cannot connect"), "{line}");
+}
