@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::connection::{Connections, Feed};
 use crate::connection_log::ConnectionLog;
+use crate::engine::redis::Unpublished;
 use crate::metrics::Metrics;
 use crate::pending::{self, Pending};
 use crate::runtime::{self, TcpListener};
@@ -22,8 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long the server waits, once shutdown is asked for, for every connection to say goodbye
-/// (each also has its own, shorter limit); it exits within 2 seconds of SIGINT or SIGTERM
-/// whatever they do.
+/// (each also has its own, shorter limit), and meanwhile for a publishing node's publisher to add
+/// what it has read; it exits within 2 seconds of SIGINT or SIGTERM whatever they do.
 const SHUTDOWN_LIMIT: Duration = Duration::from_millis(1500);
 
 /// Pause after a failed accept (such as too many open files), doubled up to [`MAX_ACCEPT_PAUSE`]
@@ -54,7 +55,8 @@ const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + common::frame::MAX_FRAME_LEN + 16
 
 /// Serves `listener` until `shutdown`, or until the broadcast stream over `engine` (from
 /// [`stream::open`]; `None` in per-connection mode) is over and its consumers have it, then
-/// gives every connection its goodbye and returns.
+/// gives every connection its goodbye and returns. An error (already logged) when this node
+/// publishes into Redis and lines it had read could not be added in time.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -62,17 +64,18 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     metrics: Metrics,
     shutdown: ShutdownSignal,
-) {
+) -> Result<(), Unpublished> {
     // Sessions and the stream stop on their own signal: when the stream ends, they are given
     // time to finish before it is pulled.
     let (stop_sessions, sessions_stop) = shutdown_pair();
     let log = ConnectionLog::new();
-    let (feed, finished) = if let Some(engine) = engine {
-        let (handle, finished) =
+    let (feed, finished, publishing) = if let Some(engine) = engine {
+        let (handle, finished, publishing) =
             stream::start_from(engine, &config, &metrics, &log, sessions_stop.clone());
-        (Feed::Broadcast(handle), finished.map(|_| ()).left_future())
+        let finished = finished.map(|_| ()).left_future();
+        (Feed::Broadcast(handle), finished, publishing)
     } else {
-        (Feed::OwnCounter, future::pending().right_future())
+        (Feed::OwnCounter, future::pending().right_future(), None)
     };
     let connections = Arc::new(Connections {
         ws_config: ws_config(&config),
@@ -132,12 +135,18 @@ pub async fn serve(
         log::info!("shutting down: no longer accepting, closing {open}");
     }
     stop_sessions.pull();
-    if runtime::timeout(SHUTDOWN_LIMIT, all_gone.next())
-        .await
-        .is_none()
-    {
+    let published = async {
+        match publishing {
+            Some(publishing) => publishing.finish(SHUTDOWN_LIMIT).await,
+            None => Ok(()),
+        }
+    };
+    let (closed, published) =
+        future::join(runtime::timeout(SHUTDOWN_LIMIT, all_gone.next()), published).await;
+    if closed.is_none() {
         log::warn!("some connections did not close in time; leaving them");
     }
+    published
 }
 
 /// Limits and buffer sizes of every WebSocket.

@@ -108,8 +108,11 @@ async fn run(config: Config) -> ExitCode {
     }
     // Scripts wait for that line through a pipe: it must not sit in a buffer.
     let _ = std::io::stdout().flush();
-    producer_server::serve(listener, config, engine, tls, metrics, signal).await;
-    ExitCode::SUCCESS
+    match producer_server::serve(listener, config, engine, tls, metrics, signal).await {
+        Ok(()) => ExitCode::SUCCESS,
+        // Lines read and lost: the log says how many; whoever runs the node must be able to tell.
+        Err(_) => ExitCode::FAILURE,
+    }
 }
 
 /// What to do when listening on `addr` failed with `error`.

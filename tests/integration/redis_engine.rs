@@ -6,7 +6,7 @@ use async_tungstenite::tungstenite::Utf8Bytes;
 use common::{Envelope, Format, LostRange, ServerFrame};
 use futures::stream::{self, BoxStream, StreamExt};
 use integration_tests::redis::{closed_port, Persistence, Redis};
-use producer_server::engine::redis::{RedisEngine, RedisSettings, StartError};
+use producer_server::engine::redis::{Input, RedisEngine, RedisSettings, StartError};
 use producer_server::engine::Engine;
 use producer_server::message::Published;
 use producer_server::queue::Outgoing;
@@ -92,7 +92,7 @@ fn every_node_reads_the_same_numbers_data_and_times() {
         let mut a = start(&redis).await;
         let mut b = start(&redis).await;
         assert_eq!((a.next_seq(), b.next_seq()), (1, 1));
-        a.publish(texts(&["one", "two", "three"]));
+        a.publish(texts(&["one", "two", "three"]), Input::Stdin);
         let mut seen_by_a = Vec::new();
         for expected in 1..=3 {
             let (from_a, from_b) = (next(&mut a).await, next(&mut b).await);
@@ -171,7 +171,7 @@ fn long_replays_page_through_what_history_keeps() {
         let mut engine = RedisEngine::start(settings(&redis, 300)).await.unwrap();
         let lines: Vec<String> = (1..=1000).map(|n| n.to_string()).collect();
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-        engine.publish(texts(&lines));
+        engine.publish(texts(&lines), Input::Stdin);
         // On a busy machine the follower may fall behind a publisher that trims this short, and
         // see a gap; what is under test here is the replay, once all 1000 are in.
         let mut last = 0;
@@ -275,7 +275,10 @@ async fn counter_survives(url: String, fault: impl FnOnce() + Send + 'static) {
     let mut engine = RedisEngine::start(settings)
         .await
         .expect("the engine starts");
-    engine.publish(counter::source(Duration::from_millis(2)).boxed());
+    engine.publish(
+        counter::source(Duration::from_millis(2)).boxed(),
+        Input::Counter,
+    );
     let mut expected = 1;
     let check = |envelope: Envelope, expected: &mut u64| {
         assert_eq!(envelope.seq, *expected, "no gap, no repeat");

@@ -16,6 +16,8 @@ mod publish;
 mod replay;
 mod retry;
 
+pub use publish::{Input, Publishing, Unpublished};
+
 use crate::engine::{Backlog, Engine};
 use crate::message::Published;
 use crate::metrics::Metrics;
@@ -160,15 +162,18 @@ impl RedisEngine {
         })
     }
 
-    /// Publishes every message of `source` into the stream, as a task of its own: the messages
-    /// reach this node's consumers, like every node's, through the stream.
-    pub fn publish(&self, source: Source) {
+    /// Publishes every message of `source` (what `input` is) into the stream, as a task of its
+    /// own: the messages reach this node's consumers, like every node's, through the stream. The
+    /// node's shutdown finishes it with the handle returned.
+    pub fn publish(&self, source: Source, input: Input) -> Publishing {
         let publisher = publish::Publisher {
             link: Arc::clone(&self.link),
             key: self.settings.key.clone(),
             history: self.settings.history,
         };
-        runtime::spawn(publisher.run(source));
+        let (publishing, control) = publisher.control(input);
+        runtime::spawn(publisher.run(source, input, control));
+        publishing
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::config::{Config, SourceKind};
 use crate::engine::memory::{MemoryEngine, Unattended};
-use crate::engine::redis::{RedisEngine, RedisSettings, StartError};
+use crate::engine::redis::{Input, RedisEngine, RedisSettings, StartError};
 use crate::metrics::Metrics;
 use crate::source::{counter, stdin, Source};
 use futures::StreamExt;
@@ -21,8 +21,8 @@ pub enum OpenedEngine {
         /// This node's view of the stream, already following it.
         engine: RedisEngine,
         /// This node's own source, to publish into the stream once served (`--source stdin` or
-        /// `counter`); `None` with `--source none`.
-        publish: Option<Source>,
+        /// `counter`), and which of them it is; `None` with `--source none`.
+        publish: Option<(Source, Input)>,
     },
 }
 
@@ -53,9 +53,9 @@ pub async fn open(config: &Config, metrics: &Metrics) -> Result<Option<OpenedEng
     engine.report_health_to(metrics.clone());
     // Into Redis, a source runs at its own pace: Redis keeps what nobody has read yet, within
     // --history, and every node serves it.
-    let publish: Option<Source> = match config.source() {
-        SourceKind::Stdin => Some(stdin::lines().boxed()),
-        SourceKind::Counter => Some(counter::source(config.interval).boxed()),
+    let publish: Option<(Source, Input)> = match config.source() {
+        SourceKind::Stdin => Some((stdin::lines().boxed(), Input::Stdin)),
+        SourceKind::Counter => Some((counter::source(config.interval).boxed(), Input::Counter)),
         SourceKind::None => None,
     };
     Ok(Some(OpenedEngine::Redis { engine, publish }))

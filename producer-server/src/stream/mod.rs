@@ -15,6 +15,7 @@ pub use engines::{open, OpenedEngine};
 
 use crate::config::Config;
 use crate::connection_log::ConnectionLog;
+use crate::engine::redis::Publishing;
 use crate::engine::Engine;
 use crate::mailbox::mailbox;
 use crate::metrics::Metrics;
@@ -115,14 +116,15 @@ impl StreamHandle {
     }
 }
 
-/// Serves `opened`: starts this node's publishing into it, if any, then the hub over it.
+/// Serves `opened`: starts this node's publishing into it, if any (its handle is returned, for
+/// the shutdown), then the hub over it.
 pub fn start_from(
     opened: OpenedEngine,
     config: &Config,
     metrics: &Metrics,
     log: &ConnectionLog,
     shutdown: ShutdownSignal,
-) -> (StreamHandle, Finished) {
+) -> (StreamHandle, Finished, Option<Publishing>) {
     let stream_config = StreamConfig {
         queue: config.queue,
         slow_timeout: config.slow_timeout,
@@ -130,12 +132,14 @@ pub fn start_from(
         log: log.clone(),
     };
     match opened {
-        OpenedEngine::Memory(engine) => start(engine, stream_config, shutdown),
+        OpenedEngine::Memory(engine) => {
+            let (handle, finished) = start(engine, stream_config, shutdown);
+            (handle, finished, None)
+        }
         OpenedEngine::Redis { engine, publish } => {
-            if let Some(source) = publish {
-                engine.publish(source);
-            }
-            start(engine, stream_config, shutdown)
+            let publishing = publish.map(|(source, input)| engine.publish(source, input));
+            let (handle, finished) = start(engine, stream_config, shutdown);
+            (handle, finished, publishing)
         }
     }
 }

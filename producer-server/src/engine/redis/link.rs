@@ -52,6 +52,11 @@ impl Link {
         let _ = self.health.set(metrics);
     }
 
+    /// Whether Redis is known to be away: the last request failed, and none worked since.
+    pub fn is_away(&self) -> bool {
+        self.away.load(Ordering::Acquire)
+    }
+
     /// The address, for messages.
     pub fn url(&self) -> &str {
         &self.url
