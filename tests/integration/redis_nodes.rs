@@ -1,14 +1,14 @@
 //! Several producer-server nodes serving one Redis stream, read by real consumer-clients.
 
 use common::ServerFrame;
-use integration_tests::process::{ClientRun, RunningClient};
+use integration_tests::process::{unread_in_pipe, ClientRun, RunningClient};
 use integration_tests::redis::{closed_port, wait_until, Persistence, Redis};
 use integration_tests::ws::{Received, WsClient};
 use integration_tests::Server;
 use producer_server::message::MAX_DATA_LEN;
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -179,6 +179,99 @@ fn consumers_stay_connected_while_redis_is_stopped_and_lose_nothing() {
     let run = client.finish(LIMIT);
     assert!(run.status.success(), "{run:?}");
     assert_eq!(run.lines(), one_to(2000));
+}
+
+#[test]
+fn sigterm_adds_every_line_already_read_from_stdin_before_exiting_0() {
+    let Some(redis) = Redis::start("redis_nodes::sigterm_adds_every_line", Persistence::None)
+    else {
+        return;
+    };
+    let url = redis.url();
+    let mut publisher = Server::start_with(
+        &["--redis", &url, "--source", "stdin", "--history", "100000"],
+        Stdio::piped(),
+        "127.0.0.1:0",
+    );
+    let mut input = publisher.take_stdin().expect("stdin is piped");
+    // The node reads its input only as fast as it adds it, 256 lines a round trip: when the pipe
+    // is empty, it still holds its last read, 64 KiB of short lines (about ten thousand), that
+    // take it dozens of round trips to add. A SIGTERM then finds them read and not yet added.
+    let lines: u64 = 30_000;
+    let text: String = (1..=lines).map(|n| format!("{n}\n")).collect();
+    input.write_all(text.as_bytes()).unwrap();
+    wait_until("the node reading all its input", LIMIT, || {
+        unread_in_pipe(&input) == 0
+    });
+    let asked = Instant::now();
+    publisher.signal("TERM");
+    let status = publisher.wait_exit(Duration::from_secs(2));
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    assert!(status.success(), "{status:?}; stderr:\n{}", publisher.log());
+    let data = stream_data(&redis);
+    assert_eq!(data.len() as u64, lines, "every line read is in the stream");
+    assert_eq!(data, one_to(lines), "in order, once each");
+    drop(input);
+}
+
+#[test]
+fn sigterm_while_redis_is_down_exits_1_in_time_saying_how_many_lines_read_were_not_added() {
+    let Some(redis) = Redis::start("redis_nodes::sigterm_redis_down", Persistence::None) else {
+        return;
+    };
+    let url = redis.url();
+    let mut publisher = Server::start_with(
+        &["--redis", &url, "--source", "stdin"],
+        Stdio::piped(),
+        "127.0.0.1:0",
+    );
+    let mut input = publisher.take_stdin().expect("stdin is piped");
+    let write = |input: &mut std::process::ChildStdin, lines: std::ops::RangeInclusive<u64>| {
+        let text: String = lines.map(|n| format!("{n}\n")).collect();
+        input.write_all(text.as_bytes()).unwrap();
+    };
+    write(&mut input, 1..=10);
+    wait_until("the first 10 lines in the stream", LIMIT, || {
+        stream_length(&redis) == 10
+    });
+    redis.signal("KILL");
+    write(&mut input, 11..=15);
+    wait_until("the node reading lines 11 to 15", LIMIT, || {
+        unread_in_pipe(&input) == 0
+    });
+    let asked = Instant::now();
+    publisher.signal("TERM");
+    let status = publisher.wait_exit(Duration::from_secs(2));
+    assert!(asked.elapsed() < Duration::from_secs(2), "the README's 2 s");
+    let log = publisher.log();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "lines were lost: {status:?}; stderr:\n{log}"
+    );
+    // One line names the Redis and counts the 5 lines: whatever its wording, no other line of
+    // this log has both.
+    let reports: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(&url) && line.split_whitespace().any(|word| word == "5"))
+        .collect();
+    assert_eq!(reports.len(), 1, "one line counts the lines lost:\n{log}");
+    drop(input);
+}
+
+/// The `data` of every entry of the stream, in order, as `XRANGE` gives them.
+fn stream_data(redis: &Redis) -> Vec<String> {
+    let listed = redis.cli(&["XRANGE", "prodcon", "-", "+"]);
+    let fields: Vec<&str> = listed.lines().collect();
+    // Without a terminal, redis-cli prints each element on a line: id, `data`, its value,
+    // `time`, its value.
+    fields
+        .chunks(5)
+        .map(|entry| {
+            assert_eq!(entry.get(1), Some(&"data"), "{entry:?}");
+            entry[2].to_string()
+        })
+        .collect()
 }
 
 /// The stream's length in `redis`, as `XLEN` says.

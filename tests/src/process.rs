@@ -6,6 +6,7 @@ pub(crate) use harness::process::wait_for;
 use harness::process::Guard;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -288,4 +289,14 @@ pub(crate) fn collect(
         }
     });
     (text, reader)
+}
+
+/// How many bytes written into `pipe` (either end) its reader has not read yet: 0 once a
+/// server has taken all of its standard input into its own memory.
+pub fn unread_in_pipe(pipe: &impl AsRawFd) -> usize {
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, through a pointer to one, for a descriptor `pipe` owns.
+    let done = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut unread) };
+    assert_eq!(done, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    usize::try_from(unread).expect("a count is not negative")
 }
