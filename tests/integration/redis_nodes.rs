@@ -7,7 +7,7 @@ use integration_tests::ws::{Received, WsClient};
 use integration_tests::Server;
 use producer_server::message::MAX_DATA_LEN;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -38,6 +38,16 @@ fn run_server(args: &[&str]) -> std::process::Output {
         std::thread::sleep(Duration::from_millis(10));
     }
     child.wait_with_output().expect("its output is read")
+}
+
+/// A node publishing its standard input into the Redis at `url`, with `args` besides, and the
+/// pipe to its standard input.
+fn stdin_node(url: &str, args: &[&str]) -> (Server, ChildStdin) {
+    let mut all = vec!["--redis", url, "--source", "stdin"];
+    all.extend_from_slice(args);
+    let mut node = Server::start_with(&all, Stdio::piped(), "127.0.0.1:0");
+    let input = node.take_stdin().expect("stdin is piped");
+    (node, input)
 }
 
 #[test]
@@ -76,15 +86,10 @@ fn stdin_published_through_one_node_reaches_consumers_of_both_identically() {
         return;
     };
     let url = redis.url();
-    let mut a = Server::start_with(
-        &["--redis", &url, "--source", "stdin"],
-        Stdio::piped(),
-        "127.0.0.1:0",
-    );
+    let (a, mut input) = stdin_node(&url, &[]);
     let b = Server::start(&["--redis", &url]);
     let on_a = RunningClient::start(&[&a.url, "--json", "--from", "1", "--count", "5"]);
     let on_b = RunningClient::start(&[&b.url, "--json", "--from", "1", "--count", "5"]);
-    let mut input = a.take_stdin().expect("stdin is piped");
     input
         .write_all(b"alpha\nbeta\ngamma\ndelta\nepsilon\n")
         .unwrap();
@@ -188,12 +193,7 @@ fn sigterm_adds_every_line_already_read_from_stdin_before_exiting_0() {
         return;
     };
     let url = redis.url();
-    let mut publisher = Server::start_with(
-        &["--redis", &url, "--source", "stdin", "--history", "100000"],
-        Stdio::piped(),
-        "127.0.0.1:0",
-    );
-    let mut input = publisher.take_stdin().expect("stdin is piped");
+    let (mut publisher, mut input) = stdin_node(&url, &["--history", "100000"]);
     // The node reads its input only as fast as it adds it, 256 lines a round trip: when the pipe
     // is empty, it still holds its last read, 64 KiB of short lines (about ten thousand), that
     // take it dozens of round trips to add. A SIGTERM then finds them read and not yet added.
@@ -220,13 +220,8 @@ fn sigterm_while_redis_is_down_exits_1_in_time_saying_how_many_lines_read_were_n
         return;
     };
     let url = redis.url();
-    let mut publisher = Server::start_with(
-        &["--redis", &url, "--source", "stdin"],
-        Stdio::piped(),
-        "127.0.0.1:0",
-    );
-    let mut input = publisher.take_stdin().expect("stdin is piped");
-    let write = |input: &mut std::process::ChildStdin, lines: std::ops::RangeInclusive<u64>| {
+    let (mut publisher, mut input) = stdin_node(&url, &[]);
+    let write = |input: &mut ChildStdin, lines: std::ops::RangeInclusive<u64>| {
         let text: String = lines.map(|n| format!("{n}\n")).collect();
         input.write_all(text.as_bytes()).unwrap();
     };
@@ -313,11 +308,7 @@ fn the_slow_consumer_policy_holds_on_every_node() {
         return;
     };
     let url = redis.url();
-    let mut publisher = Server::start_with(
-        &["--redis", &url, "--source", "stdin"],
-        Stdio::piped(),
-        "127.0.0.1:0",
-    );
+    let (_publisher, mut input) = stdin_node(&url, &[]);
     let node_args = ["--redis", &url, "--slow-timeout", "1s", "--queue", "16"];
     let nodes = [Server::start(&node_args), Server::start(&node_args)];
     let lines: u64 = 2000;
@@ -332,7 +323,6 @@ fn the_slow_consumer_policy_holds_on_every_node() {
         .each_ref()
         .map(|node| WsClient::connect(&format!("{}?from=1", node.url), &["prodcon.v1"]).unwrap());
     // 16 KiB each: far more than the stalled consumers' queues and socket buffers hold.
-    let mut input = publisher.take_stdin().expect("stdin is piped");
     let writer = std::thread::spawn(move || {
         let mut out = std::io::BufWriter::new(&mut input);
         for n in 1..=lines {
