@@ -12,6 +12,7 @@
 //! - [`take_turns`]: a socket whose reads take turns, so that a peer that floods cannot hold an
 //!   executor thread.
 //! - [`pem_file`]: a certificate or key file read up to a limit, so that `/dev/zero` is refused.
+//! - [`decimal`]: whole numbers as programs write them (Redis ids and times, URL ports).
 //!
 //! Invariant: this crate knows no async runtime and does no I/O of its own, but for
 //! [`cli::parse_args`] writing the answer to a command line that does not parse; [`take_turns`]
@@ -22,6 +23,7 @@
 mod canonical;
 pub mod cli;
 pub mod close;
+pub mod decimal;
 pub mod frame;
 pub mod pem_file;
 pub mod plural;

@@ -10,6 +10,7 @@ use async_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::WebSocketStream;
+use common::decimal::number_in;
 use common::take_turns::TakeTurns;
 use common::{frame::MAX_FRAME_LEN, printable, resume, subprotocol, Format};
 use futures::future::Either;
@@ -132,10 +133,11 @@ fn port(uri: &Uri, default: u16) -> Result<u16, String> {
     match written {
         // RFC 3986 (3.2.3): an empty port is the scheme's default, as if there were no colon.
         None | Some("") => Ok(default),
-        Some(text) => match text.parse::<u16>() {
-            // `parse` takes a leading `+`, which no URL port has.
-            Ok(port) if port != 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(port),
-            _ => Err(format!(
+        Some(text) => match number_in(text.as_bytes(), 1..=u16::MAX.into())
+            .and_then(|port| u16::try_from(port).ok())
+        {
+            Some(port) => Ok(port),
+            None => Err(format!(
                 "the port {text} is not a number from 1 to 65535; write one such as ws://127.0.0.1:8765/"
             )),
         },

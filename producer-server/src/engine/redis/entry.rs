@@ -6,10 +6,10 @@
 
 use crate::message::{Published, MAX_DATA_LEN};
 use async_tungstenite::tungstenite::Utf8Bytes;
+use common::decimal::number_in;
 use common::frame::{now_micros, MAX_SEQ};
 use redis::Value;
 use std::fmt;
-use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 /// The latest `time` an entry may carry, in microseconds since the Unix epoch (in the year 2255):
@@ -71,16 +71,6 @@ impl std::error::Error for UnexpectedReply {}
 /// The sequence number of the id `0-N`, if it is one (N from 1 to [`MAX_SEQ`]).
 pub fn seq_of_id(id: &str) -> Option<u64> {
     number_in(id.strip_prefix("0-")?.as_bytes(), 1..=MAX_SEQ)
-}
-
-/// The whole number written in `digits`, if it is one and falls in `range`.
-fn number_in(digits: &[u8], range: RangeInclusive<u64>) -> Option<u64> {
-    // `u64::from_str` takes a leading `+`, which no number Redis writes has.
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let number: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    range.contains(&number).then_some(number)
 }
 
 /// The entries of an `XRANGE` reply (an array of entries).
